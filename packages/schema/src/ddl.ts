@@ -1,0 +1,27 @@
+import type { TableDef } from './columns.ts';
+
+export interface DdlOptions {
+  /** Database name; tables are created inside it. */
+  readonly database: string;
+  /** Retention override in days, per table name. */
+  readonly ttlDays?: Readonly<Record<string, number>>;
+}
+
+/** CREATE TABLE for one table on a single ClickHouse server or chDB. */
+export function createTableSql(t: TableDef, opts: DdlOptions): string {
+  const cols = t.columns
+    .map((c) => `  \`${c.name}\` ${c.chType}${c.codec ? ` CODEC(${c.codec})` : ''} COMMENT '${c.description.replace(/'/g, "\\'")}'`)
+    .join(',\n');
+  const ttl = opts.ttlDays?.[t.name] ?? t.ttlDays;
+  return [
+    `CREATE TABLE IF NOT EXISTS \`${opts.database}\`.\`${t.name}\` (`,
+    cols,
+    `) ENGINE = MergeTree`,
+    `PARTITION BY ${t.partitionBy}`,
+    `ORDER BY ${t.orderBy}`,
+    `TTL toDateTime(${t.timeColumn}) + INTERVAL ${ttl} DAY DELETE`,
+    // A replayed batch (same insert_deduplication_token) is dropped by the
+    // server, which makes writer retries after a crash harmless.
+    `SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000`,
+  ].join('\n');
+}

@@ -1,0 +1,4 @@
+export * from './columns.ts';
+export * from './batch.ts';
+export * from './ip.ts';
+export * from './ddl.ts';
