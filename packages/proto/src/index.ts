@@ -1,4 +1,19 @@
 // Generated code lives in ./gen (DO NOT EDIT there; run `pnpm proto`).
-export * from './gen/flowhound/v1/batch.ts';
-export * from './gen/flowhound/v1/templates.ts';
-export * from './gen/flowhound/v1/query.ts';
+export { ColumnarBatch as ColumnarBatchMsg, Column as ColumnMsg } from './gen/flowhound/v1/batch.ts';
+export { Template, TemplateField } from './gen/flowhound/v1/templates.ts';
+export {
+  SearchRequest,
+  Row,
+  RowChunk,
+  ListTemplatesRequest,
+  ListTemplatesResponse,
+  StatusRequest,
+  StatusResponse,
+  ComponentStatus,
+  QueryServiceService,
+  QueryServiceClient,
+  type QueryServiceServer,
+  TemplateRegistryServiceService,
+  TemplateRegistryServiceClient,
+  type TemplateRegistryServiceServer,
+} from './gen/flowhound/v1/query.ts';

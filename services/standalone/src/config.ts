@@ -1,0 +1,95 @@
+import { resolve } from 'node:path';
+import { hostPort, mergeConfig, readConfigFile, validateConfig, z } from '@flowhound/runtime';
+import { ingestConfigSchema } from '@flowhound/svc-ingest';
+import { registryConfigSchema } from '@flowhound/svc-template-registry';
+import { stitcherConfigSchema } from '@flowhound/svc-stitcher';
+import { enrichmentConfigSchema } from '@flowhound/svc-enrichment';
+import { detectorConfigSchema } from '@flowhound/svc-detector';
+import { writerConfigSchema } from '@flowhound/svc-writer';
+import { queryConfigSchema } from '@flowhound/svc-query';
+
+/** Every service's config, under its name, plus what processes share. */
+export const processConfigSchema = z
+  .object({
+    /** Embedded ClickHouse (chDB) data folder when no ClickHouse URL is set. */
+    dataDir: z.string().min(1).default('./data'),
+    nats: z
+      .object({
+        /** NATS server URL(s), comma-separated; empty = in-memory bus (one process only). */
+        url: z.string().default(''),
+        maxAgeMs: z.number().int().min(60_000).default(24 * 3600 * 1000),
+        maxBytes: z.number().int().min(1 << 20).default(10 * 1024 * 1024 * 1024),
+        ackWaitMs: z.number().int().min(1000).default(60_000),
+      })
+      .strict()
+      .default({ url: '', maxAgeMs: 24 * 3600 * 1000, maxBytes: 10 * 1024 * 1024 * 1024, ackWaitMs: 60_000 }),
+    clickhouse: z
+      .object({
+        /** ClickHouse HTTP URL, e.g. http://clickhouse:8123; empty = embedded chDB in dataDir. */
+        url: z.string().default(''),
+        database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain identifier').default('flowhound'),
+        username: z.string().default('default'),
+        password: z.string().default(''),
+      })
+      .strict()
+      .default({ url: '', database: 'flowhound', username: 'default', password: '' }),
+    /** gRPC listen address of this process (query, template registry). */
+    grpc: z.object({ listen: hostPort.default('127.0.0.1:50051') }).strict().default({ listen: '127.0.0.1:50051' }),
+    /** Prometheus endpoint; empty string for none. */
+    metrics: z.object({ listen: z.union([hostPort, z.literal('')]).default('127.0.0.1:9464') }).strict().default({ listen: '127.0.0.1:9464' }),
+    log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
+    'template-registry': registryConfigSchema.default(registryConfigSchema.parse({})),
+    stitcher: stitcherConfigSchema.default(stitcherConfigSchema.parse({})),
+    enrichment: enrichmentConfigSchema.default(enrichmentConfigSchema.parse({})),
+    detector: detectorConfigSchema.default(detectorConfigSchema.parse({})),
+    writer: writerConfigSchema.default(writerConfigSchema.parse({})),
+    query: queryConfigSchema.default(queryConfigSchema.parse({})),
+  })
+  .strict();
+
+export type ProcessConfig = z.output<typeof processConfigSchema>;
+
+/** Environment variables that override the file (documented in docs/configuration.md). */
+const ENV: [string, string[]][] = [
+  ['FLOWHOUND_DATA_DIR', ['dataDir']],
+  ['FLOWHOUND_NATS_URL', ['nats', 'url']],
+  ['FLOWHOUND_CLICKHOUSE_URL', ['clickhouse', 'url']],
+  ['FLOWHOUND_CLICKHOUSE_DATABASE', ['clickhouse', 'database']],
+  ['FLOWHOUND_CLICKHOUSE_USER', ['clickhouse', 'username']],
+  ['FLOWHOUND_CLICKHOUSE_PASSWORD', ['clickhouse', 'password']],
+  ['FLOWHOUND_GRPC_LISTEN', ['grpc', 'listen']],
+  ['FLOWHOUND_METRICS_LISTEN', ['metrics', 'listen']],
+  ['FLOWHOUND_LOG_LEVEL', ['log', 'level']],
+  ['FLOWHOUND_INGEST_LISTEN', ['ingest', 'listen']],
+  ['FLOWHOUND_INGEST_REPLICA_ID', ['ingest', 'replicaId']],
+];
+
+function setPath(o: Record<string, unknown>, path: string[], v: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let cur = out;
+  for (let i = 0; i < path.length - 1; i++) cur = cur[path[i]] = {} as Record<string, unknown>;
+  cur[path[path.length - 1]] = v;
+  return mergeConfig(o, out);
+}
+
+export interface LoadOptions {
+  readonly file?: string;
+  readonly env?: Record<string, string | undefined>;
+  /** Flags given on the command line win over file and environment. */
+  readonly overrides?: Record<string, unknown>;
+}
+
+/** File, then environment, then flags; validated once and frozen. */
+export function loadProcessConfig(o: LoadOptions = {}): Readonly<ProcessConfig> {
+  let raw: Record<string, unknown> = o.file ? readConfigFile(o.file) : {};
+  const env = o.env ?? process.env;
+  for (const [name, path] of ENV) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    raw = setPath(raw, path, path[1] === 'listen' && path[0] === 'ingest' ? v.split(',') : v);
+  }
+  if (o.overrides) raw = mergeConfig(raw, o.overrides);
+  const cfg = validateConfig(processConfigSchema, raw, 'flowhound');
+  return Object.freeze({ ...cfg, dataDir: resolve(cfg.dataDir) });
+}
