@@ -6,7 +6,7 @@ export default defineConfig({
     // own process (and so its own chDB data directory).
     pool: 'forks',
     include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'test/e2e/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
   },
 });
