@@ -10,7 +10,7 @@ export interface DdlOptions {
 /** CREATE TABLE for one table on a single ClickHouse server or chDB. */
 export function createTableSql(t: TableDef, opts: DdlOptions): string {
   const cols = t.columns
-    .map((c) => `  \`${c.name}\` ${c.chType}${c.codec ? ` CODEC(${c.codec})` : ''} COMMENT '${c.description.replace(/'/g, "\\'")}'`)
+    .map((c) => `  \`${c.name}\` ${c.chType} COMMENT '${c.description.replace(/'/g, "\\'")}'${c.codec ? ` CODEC(${c.codec})` : ''}`)
     .join(',\n');
   const ttl = opts.ttlDays?.[t.name] ?? t.ttlDays;
   return [

@@ -1,0 +1,89 @@
+// The JetStream bus against a real nats-server (Debian's, started by testkit).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '@flowhound/runtime';
+import { startNats } from '@flowhound/testkit';
+import { NatsBus } from './nats.ts';
+import { subjects } from './subjects.ts';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe('NATS JetStream bus', () => {
+  let nats: Awaited<ReturnType<typeof startNats>>;
+  const open = () => NatsBus.connect({ servers: nats.url, name: 'test', maxAgeMs: 3_600_000, maxBytes: 64 << 20, ackWaitMs: 2000, log: silentLogger() });
+
+  beforeAll(async () => {
+    nats = await startNats();
+  });
+  afterAll(async () => {
+    await nats?.stop();
+  });
+
+  it('keeps messages published before the consumer exists, and redelivers what failed', async () => {
+    const bus = await open();
+    await bus.publish(subjects.flowsRaw(0), enc('early'), { msgId: 'm1', headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } });
+    await bus.publish(subjects.flowsRaw(0), enc('early'), { msgId: 'm1' }); // duplicate id: dropped by JetStream
+    await bus.publish(subjects.flowsRaw(1), enc('second'), { msgId: 'm2' });
+    const got: string[] = [];
+    let failed = false;
+    let trace = '';
+    const sub = await bus.consume({
+      stream: 'flows',
+      durable: 'test-a',
+      filter: subjects.flowsRawAll,
+      handler: async (m) => {
+        if (dec(m.data) === 'second' && !failed) {
+          failed = true;
+          throw new Error('not yet');
+        }
+        if (m.headers.traceparent) trace = m.headers.traceparent;
+        got.push(`${dec(m.data)}${m.redelivered ? '*' : ''}`);
+      },
+    });
+    const end = Date.now() + 10_000;
+    while (got.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    await sub.stop();
+    expect(got.sort()).toEqual(['early', 'second*']);
+    expect(trace).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    await bus.close();
+  });
+
+  it('resumes a durable consumer where it left off after a restart', async () => {
+    const bus1 = await open();
+    const seen: string[] = [];
+    const handler = async (m: { data: Uint8Array }) => void seen.push(dec(m.data));
+    let sub = await bus1.consume({ stream: 'conversations', durable: 'resume', filter: subjects.convStitchedAll, handler });
+    await bus1.publish(subjects.convStitched(0), enc('one'));
+    while (seen.length < 1) await new Promise((r) => setTimeout(r, 20));
+    await sub.stop();
+    await bus1.close();
+    const bus2 = await open();
+    await bus2.publish(subjects.convStitched(0), enc('two'));
+    sub = await bus2.consume({ stream: 'conversations', durable: 'resume', filter: subjects.convStitchedAll, handler });
+    while (seen.length < 2) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    await sub.stop();
+    expect(seen).toEqual(['one', 'two']);
+    await bus2.close();
+  });
+
+  it('shares a KV bucket between connections, with a watch from current entries on', async () => {
+    const a = await open();
+    const b = await open();
+    const kva = await a.kv('fh_test');
+    await kva.put('x.9.0.256', enc('t1'));
+    const kvb = await b.kv('fh_test');
+    const seen: string[] = [];
+    const w = await kvb.watch((e) => seen.push(`${e.op}:${e.key}:${e.value ? dec(e.value) : ''}`));
+    await kva.put('x.9.0.257', enc('t2'));
+    await kva.delete('x.9.0.256');
+    const end = Date.now() + 5000;
+    while (seen.length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    await w.stop();
+    expect(seen).toEqual(['put:x.9.0.256:t1', 'put:x.9.0.257:t2', 'del:x.9.0.256:']);
+    expect(await kvb.get('x.9.0.257').then((v) => v && dec(v))).toBe('t2');
+    expect(await kvb.get('x.9.0.256')).toBeUndefined();
+    await a.close();
+    await b.close();
+  });
+});
