@@ -1,0 +1,6 @@
+export * from './errors.ts';
+export * from './ie.ts';
+export * from './template.ts';
+export * from './decoder.ts';
+export * from './generic.ts';
+export * from './pcap.ts';
