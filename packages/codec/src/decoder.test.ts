@@ -108,12 +108,10 @@ describe('NetFlow v5', () => {
 
   it('decodes the records that fit in a truncated v5 packet and counts it', () => {
     const p = vector('netflow5_test_microtik').slice(0, 24 + 48 * 7 + 20);
-    const { decoder } = setup();
     const s = setup();
     s.decoder.decode(p, 'x', EXPORTER_ADDR, RECEIVED);
     expect(s.decoder.counters.records).toBe(7);
     expect(s.decoder.counters.bad_packets).toBe(1);
-    expect(decoder.counters.records).toBe(0);
   });
 });
 
@@ -175,8 +173,21 @@ describe('NetFlow v9', () => {
     const { rows } = decodeAll(['netflow9_test_iptnetflow_reduced_size_encoding_tpldata260']);
     const r = rows();
     expect(r).toHaveLength(12);
-    // tshark, first record of template 260.
-    expect(r[0]).toMatchObject({ src_addr: '10.232.5.1', dst_addr: '10.232.4.1', protocol: 17, src_port: 53, dst_port: 56478, packets: 1, bytes: 207 });
+    // tshark, first record of template 260 (interfaces sent in 2 octets).
+    expect(r[0]).toMatchObject({
+      src_addr: '37.122.1.226',
+      dst_addr: '193.151.198.166',
+      next_hop: '193.151.192.17',
+      src_port: 27622,
+      dst_port: 36025,
+      tcp_flags: 0x02,
+      input_if: 7,
+      output_if: 7,
+      packets: 3,
+      bytes: 156,
+      protocol: 6,
+      ip_version: 4,
+    });
   });
 });
 
@@ -271,20 +282,20 @@ describe('IPFIX', () => {
 describe.skipIf(!hasTshark())('agreement with tshark', () => {
   it('gives the same addresses, ports, protocol, bytes and packets as tshark for every vector record', () => {
     let compared = 0;
-    for (const g of VECTOR_GROUPS) {
-      const flows = tsharkFlows(g.map(vector)).filter((t) => t['cflow.srcaddr'] ?? t['cflow.srcaddrv6']);
-      // tshark stops at H3C's 2-byte ipv4RouterSc and at softflowd-style odd flowset offsets,
-      // and decodes v5 headers whose count is impossible; those groups are compared elsewhere.
-      if (['netflow9_test_h3c_tpl3281', 'netflow9_test_invalid01'].includes(g[0]) || g[0].startsWith('netflow5_test_invalid')) continue;
-      const rows = decodeAll(g).rows().filter((r) => r.src_addr !== '::' || r.dst_addr !== '::');
-      const withAddr = rows.filter((r) => !(r.src_addr === '0.0.0.0' && r.dst_addr === '0.0.0.0' && r.ip_version === 0));
-      expect(withAddr.length, g[0]).toBeGreaterThanOrEqual(flows.length);
-      let i = 0;
-      for (const t of flows) {
-        const src = t['cflow.srcaddr'] ?? t['cflow.srcaddrv6'];
-        while (i < withAddr.length && withAddr[i].src_addr !== src) i++;
-        const r = withAddr[i++];
-        expect(r, `${g[0]} ${src}`).toBeDefined();
+    const all = tsharkFlows(VECTOR_GROUPS.map((g) => g.map(vector)));
+    for (const [gi, g] of VECTOR_GROUPS.entries()) {
+      const flows = all[gi].filter((t) => t['cflow.srcaddr'] ?? t['cflow.srcaddrv6']);
+      // tshark 4.0 stops at H3C's 2-byte ipv4RouterSc and at softflowd-style odd flowset offsets,
+      // prints Ixia's records as "(unknown)" without fields, and decodes v5 headers whose count is
+      // impossible; those groups are checked by the tests above and against the generic decoder.
+      const skip = ['netflow9_test_h3c_tpl3281', 'netflow9_test_invalid01', 'ipfix_test_ixia_tpldata256'];
+      if (skip.includes(g[0]) || g[0].startsWith('netflow5_test_invalid')) continue;
+      // Rows whose template has no source address keep the all-zero cell ('::'); tshark shows no SrcAddr for them.
+      const rows = decodeAll(g).rows().filter((r) => r.src_addr !== '::');
+      expect(rows.length, g[0]).toBe(flows.length);
+      for (const [i, t] of flows.entries()) {
+        const r = rows[i];
+        expect(r.src_addr, g[0]).toBe(t['cflow.srcaddr'] ?? t['cflow.srcaddrv6']);
         expect(r.dst_addr, g[0]).toBe(t['cflow.dstaddr'] ?? t['cflow.dstaddrv6']);
         if (t['cflow.srcport'] !== undefined) expect(String(r.src_port), g[0]).toBe(t['cflow.srcport']);
         if (t['cflow.dstport'] !== undefined) expect(String(r.dst_port), g[0]).toBe(t['cflow.dstport']);
@@ -316,15 +327,16 @@ describe('held sets', () => {
     expect(s.rows()[0]).toMatchObject({ src_addr: '192.168.14.1', dst_addr: '2.2.2.11', bytes: 56, flow_start: utc('2015-10-09T09:47:47.569Z') });
   });
 
-  it('holds a copy, so reusing the receive buffer does not change held data', () => {
+  it('holds a copy, so reusing the receive buffers does not change held data', () => {
     const s = setup();
     const buf = vector('netflow9_test_cisco_asa_1_data');
-    s.decoder.decode(buf, 'asa', EXPORTER_ADDR, RECEIVED);
+    const addr = EXPORTER_ADDR.slice();
+    s.decoder.decode(buf, 'asa', addr, RECEIVED);
     buf.fill(0);
-    EXPORTER_ADDR.slice();
+    addr.fill(0);
     s.decoder.decode(vector('netflow9_test_cisco_asa_1_tpl'), 'asa', EXPORTER_ADDR, RECEIVED);
     s.decoder.decodeHeldSet(s.held[0]);
-    expect(s.rows()[0].src_addr).toBe('192.168.14.1');
+    expect(s.rows()[0]).toMatchObject({ src_addr: '192.168.14.1', exporter_address: '192.0.2.1' });
   });
 });
 
@@ -357,7 +369,7 @@ describe('templates in the packet stream', () => {
     expect(decoded).toBe(26);
     const tpl = vector('ipfix_test_openbsd_pflow_tpl');
     const domain = tpl.subarray(12, 16);
-    const withdraw = (id: number) => ipfixMessage(domain, [set(2, [u16(id), u16(0)])]);
+    const withdraw = (id: number) => ipfixMessage(domain, [set(2, [...u16(id), ...u16(0)])]);
     const dataId = (vector('ipfix_test_openbsd_pflow_data')[16] << 8) | vector('ipfix_test_openbsd_pflow_data')[17];
     s.decoder.decode(withdraw(dataId), 'pf', EXPORTER_ADDR, RECEIVED);
     s.decoder.decode(vector('ipfix_test_openbsd_pflow_data'), 'pf', EXPORTER_ADDR, RECEIVED);
@@ -429,6 +441,7 @@ describe('malformed input', () => {
     s.decoder.decode(vector('ipfix_test_openbsd_pflow_tpl'), 'pf', EXPORTER_ADDR, RECEIVED);
     s.decoder.decode(p.subarray(0, p.length - 100), 'pf', EXPORTER_ADDR, RECEIVED);
     expect(s.decoder.counters.bad_packets).toBe(1);
+    expect(s.decoder.counters.bad_sets).toBe(1);
     expect(s.decoder.counters.records).toBeGreaterThan(20);
     expect(s.decoder.counters.records).toBeLessThan(26);
   });

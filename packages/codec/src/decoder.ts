@@ -437,7 +437,6 @@ export class FlowDecoder {
       let setEnd = p + setLen;
       if (setEnd > end) {
         c.bad_sets++;
-        c.bad_packets++;
         this.report(`set ${setId} of ${setLen} bytes is cut short at ${end - p - 4} bytes; decoding what is there`, version, this.domain, setId);
         setEnd = end;
       }
@@ -461,7 +460,10 @@ export class FlowDecoder {
     for (const def of r.templates) {
       c.templates_received++;
       const prev = store.get(this.exporter, def.version, def.domain, def.templateId);
-      if (prev && sameTemplate(prev.def, def)) continue;
+      if (prev && sameTemplate(prev.def, def)) {
+        store.refreshed?.(this.exporter, prev.def);
+        continue;
+      }
       store.put(this.exporter, def);
       c.templates_changed++;
       const t = store.get(this.exporter, def.version, def.domain, def.templateId);

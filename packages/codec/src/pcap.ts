@@ -157,8 +157,7 @@ export function* readPcapng(bytes: Uint8Array, stats: CaptureStats = new Capture
       if (iface >= links.length || cap > bodyEnd - body - 20) stats.truncated++;
       else {
         const perSec = units[iface];
-        const ticks = hi * 4294967296 + lo;
-        const tsMs = perSec === 1000 ? ticks : perSec > 1000 ? Math.floor(ticks / (perSec / 1000)) : ticks * (1000 / perSec);
+        const tsMs = ticksToMs(hi, lo, perSec);
         const d = fromFrame(bytes.subarray(body + 20, body + 20 + cap), links[iface], tsMs, stats);
         if (d) yield d;
       }
@@ -175,6 +174,12 @@ export function* readPcapng(bytes: Uint8Array, stats: CaptureStats = new Capture
     }
     p += len;
   }
+}
+
+function ticksToMs(hi: number, lo: number, perSec: number): number {
+  // Nanosecond tick counts exceed 2^53: divide exactly in BigInt.
+  if (perSec > 1000 && perSec % 1000 === 0) return Number(((BigInt(hi) << 32n) | BigInt(lo)) / BigInt(perSec / 1000));
+  return Math.floor(((hi * 4294967296 + lo) * 1000) / perSec);
 }
 
 /** Timestamp units per second of an interface, from its if_tsresol option (default microseconds). */

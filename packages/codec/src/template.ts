@@ -99,6 +99,11 @@ export interface TemplateStore {
   put(exporter: string, t: TemplateDef): void;
   /** templateId -1 withdraws every template of the domain. */
   withdraw(exporter: string, version: number, domain: number, templateId: number): void;
+  /**
+   * The exporter sent an unchanged template again. Optional: a shared store
+   * uses it to keep the template's registry entry from expiring.
+   */
+  refreshed?(exporter: string, t: TemplateDef): void;
 }
 
 /** In-process template store: exporter → (version, domain) → template id. Lookups allocate nothing. */

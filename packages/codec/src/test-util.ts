@@ -100,8 +100,8 @@ export function rowsOf(batches: readonly ColumnarBatch[]): Row[] {
   return out;
 }
 
-/** Writes payloads as UDP datagrams 192.0.2.1:40000 → 192.0.2.2:2055 in a classic pcap (Ethernet, µs). */
-export function wrapInPcap(payloads: readonly Uint8Array[], path: string, t0 = 1700000000): void {
+/** Writes payloads as UDP datagrams 192.0.2.1:srcPort → 192.0.2.2:2055 in a classic pcap (Ethernet, µs). */
+export function wrapInPcap(payloads: readonly (Uint8Array | { data: Uint8Array; srcPort: number })[], path: string, t0 = 1700000000): void {
   const parts: Uint8Array[] = [];
   const gh = new DataView(new ArrayBuffer(24));
   gh.setUint32(0, 0xa1b2c3d4, true);
@@ -110,7 +110,9 @@ export function wrapInPcap(payloads: readonly Uint8Array[], path: string, t0 = 1
   gh.setUint32(16, 262144, true);
   gh.setUint32(20, 1, true);
   parts.push(new Uint8Array(gh.buffer));
-  payloads.forEach((p, i) => {
+  payloads.forEach((x, i) => {
+    const p = x instanceof Uint8Array ? x : x.data;
+    const srcPort = x instanceof Uint8Array ? 40000 : x.srcPort;
     const frame = new Uint8Array(14 + 20 + 8 + p.length);
     const v = new DataView(frame.buffer);
     v.setUint16(12, 0x0800);
@@ -119,7 +121,7 @@ export function wrapInPcap(payloads: readonly Uint8Array[], path: string, t0 = 1
     frame[22] = 64;
     frame[23] = 17;
     frame.set([192, 0, 2, 1, 192, 0, 2, 2], 26);
-    v.setUint16(34, 40000);
+    v.setUint16(34, srcPort);
     v.setUint16(36, 2055);
     v.setUint16(38, 8 + p.length);
     frame.set(p, 42);
@@ -141,38 +143,51 @@ export function hasTshark(): boolean {
   }
 }
 
-/** Flow records as tshark's cflow dissector reads them: one object of cflow.* fields per data record. */
-export function tsharkFlows(payloads: readonly Uint8Array[]): Record<string, string>[] {
+/**
+ * Flow records as tshark's cflow dissector reads them, one object of
+ * cflow.* fields per record (options records included), per group of
+ * payloads. One tshark run for all groups: each group is sent from its own
+ * UDP port, which keeps tshark's templates apart.
+ */
+export function tsharkFlows(groups: readonly (readonly Uint8Array[])[]): Record<string, string>[][] {
   const dir = mkdtempSync(join(tmpdir(), 'codec-tshark-'));
   const pcap = join(dir, 'x.pcap');
   // tshark reads one IPFIX message per datagram; some vectors hold several.
-  wrapInPcap(payloads.flatMap(splitIpfixMessages), pcap);
+  wrapInPcap(
+    groups.flatMap((g, i) => g.flatMap(splitIpfixMessages).map((data) => ({ data, srcPort: 10000 + i }))),
+    pcap,
+  );
   // Without --no-duplicate-keys a field that occurs twice (a reverse element, tcpSourcePort next to
   // sourceTransportPort) keeps only its last value.
   const out = execFileSync('tshark', ['-r', pcap, '-d', 'udp.port==2055,cflow', '-T', 'json', '--no-duplicate-keys'], {
-    maxBuffer: 64 << 20,
+    maxBuffer: 256 << 20,
     stdio: ['ignore', 'pipe', 'ignore'],
   });
-  const flows: Record<string, string>[] = [];
-  const walk = (o: unknown): void => {
-    if (!o || typeof o !== 'object') return;
-    for (const [k, v] of Object.entries(o)) {
-      if (/^(Flow \d+|pdu \d+\/\d+)$/.test(k) && v && typeof v === 'object') {
-        const rec: Record<string, string> = {};
-        const flat = (x: object): void => {
-          for (const [kk, vv] of Object.entries(x)) {
-            const first: unknown = Array.isArray(vv) ? vv[0] : vv;
-            if (typeof first === 'string') rec[kk] ??= first;
-            else if (first && typeof first === 'object') flat(first);
-          }
-        };
-        flat(v);
-        flows.push(rec);
-      } else walk(v);
-    }
-  };
-  for (const pkt of JSON.parse(out.toString()) as { _source: { layers: { cflow?: unknown } } }[]) walk(pkt._source.layers.cflow);
-  return flows;
+  const result: Record<string, string>[][] = groups.map(() => []);
+  const first = (v: unknown): unknown => (Array.isArray(v) ? v[0] : v);
+  for (const pkt of JSON.parse(out.toString()) as { _source: { layers: { udp: Record<string, unknown>; cflow?: unknown } } }[]) {
+    const flows = result[Number(first(pkt._source.layers.udp['udp.srcport'])) - 10000];
+    const walk = (o: unknown): void => {
+      if (!o || typeof o !== 'object') return;
+      for (const [k, v] of Object.entries(o)) {
+        const f = first(v);
+        if (/^(Flow \d+|pdu \d+\/\d+)$/.test(k) && f && typeof f === 'object') {
+          const rec: Record<string, string> = {};
+          const flat = (x: object): void => {
+            for (const [kk, vv] of Object.entries(x)) {
+              const ff = first(vv);
+              if (typeof ff === 'string') rec[kk] ??= ff;
+              else if (ff && typeof ff === 'object') flat(ff);
+            }
+          };
+          flat(f);
+          flows.push(rec);
+        } else walk(v);
+      }
+    };
+    walk(first(pkt._source.layers.cflow));
+  }
+  return result;
 }
 
 function splitIpfixMessages(p: Uint8Array): Uint8Array[] {

@@ -9,6 +9,9 @@ import type { IngestConfig } from './config.ts';
 import { IngestCounters, registerIngestMetrics } from './metrics.ts';
 import { heldKey, RegistryTemplateStore } from './templates.ts';
 
+/** How long a held set waiting for its template keeps later sets of its exporter waiting. */
+const HOLD_ORDER_GRACE_MS = 2000;
+
 export interface IngestDeps {
   readonly bus: Bus;
   readonly log: Logger;
@@ -163,7 +166,7 @@ export class IngestService implements Component, FlowSink {
       this.warn.warn('hold-full', { exporter: s.exporter, templateId: s.templateId }, 'too many data sets wait for templates; dropping one');
       return;
     }
-    const k = heldKey(s.exporter, s.version, s.domain, s.templateId);
+    const k = heldKey(s.exporter, s.version, s.domain);
     let list = this.held.get(k);
     if (!list) this.held.set(k, (list = []));
     list.push(s);
@@ -172,16 +175,32 @@ export class IngestService implements Component, FlowSink {
     c.held++;
   }
 
-  private release(key: string): void {
+  /**
+   * Decodes held sets of one exporter/domain whose template is now known,
+   * in arrival order. A set still waiting for its template holds back the
+   * sets behind it for a short grace period: options data (system init
+   * time, sampling) usually precedes the data it applies to, and its
+   * template may arrive a moment after the data templates.
+   */
+  private release(key: string, now = Date.now()): void {
     const list = this.held.get(key);
     if (!list) return;
-    this.held.delete(key);
+    let keep = 0;
+    let blocked = false;
     for (const s of list) {
-      this.heldCount--;
-      this.heldBytes -= s.data.byteLength;
-      this.counters.heldReleased++;
-      this.decoder.decodeHeldSet(s);
+      const known = this.templates.get(s.exporter, s.version, s.domain, s.templateId) !== undefined;
+      if (known && !blocked) {
+        this.heldCount--;
+        this.heldBytes -= s.data.byteLength;
+        this.counters.heldReleased++;
+        this.decoder.decodeHeldSet(s);
+        continue;
+      }
+      if (!known && now - s.receivedMs < HOLD_ORDER_GRACE_MS) blocked = true;
+      list[keep++] = s;
     }
+    list.length = keep;
+    if (keep === 0) this.held.delete(key);
   }
 
   private expireHeld(now: number): void {
@@ -200,6 +219,7 @@ export class IngestService implements Component, FlowSink {
       }
       list.length = keep;
       if (keep === 0) this.held.delete(k);
+      else this.release(k, now);
     }
   }
 

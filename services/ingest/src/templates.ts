@@ -6,8 +6,9 @@ import type { Logger } from '@flowhound/runtime';
 /** Re-announce an unchanged template at most this often, to keep it fresh in the registry. */
 const REFRESH_MS = 10 * 60 * 1000;
 
-export function heldKey(exporter: string, version: number, domain: number, templateId: number): string {
-  return `${exporter}|${version}|${domain}|${templateId}`;
+/** Held data sets queue per exporter, version and observation domain. */
+export function heldKey(exporter: string, version: number, domain: number): string {
+  return `${exporter}|${version}|${domain}`;
 }
 
 /**
@@ -54,7 +55,7 @@ export class RegistryTemplateStore implements TemplateStore {
       this.announced.set(k, { t, at: Number(t.receivedAtMs) });
       this.remoteTemplates++;
       this.local.put(t.exporter, fromProto(t));
-      this.onTemplate(heldKey(t.exporter, t.version, t.observationDomainId, t.templateId));
+      this.onTemplate(heldKey(t.exporter, t.version, t.observationDomainId));
     });
   }
 
@@ -64,7 +65,17 @@ export class RegistryTemplateStore implements TemplateStore {
 
   put(exporter: string, def: TemplateDef): void {
     this.local.put(exporter, def);
-    this.onTemplate(heldKey(exporter, def.version, def.domain, def.templateId));
+    this.onTemplate(heldKey(exporter, def.version, def.domain));
+    this.announce(exporter, def);
+  }
+
+  refreshed(exporter: string, def: TemplateDef): void {
+    const prev = this.announced.get(templateKvKey(exporter, def.version, def.domain, def.templateId));
+    if (!prev || Date.now() - prev.at >= REFRESH_MS) this.announce(exporter, def);
+  }
+
+  /** Writes a template to the registry when new, changed, or due for a refresh. */
+  private announce(exporter: string, def: TemplateDef): void {
     const t = toProto(exporter, def, this.replicaId);
     const k = templateKvKey(exporter, def.version, def.domain, def.templateId);
     const prev = this.announced.get(k);
