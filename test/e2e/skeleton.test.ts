@@ -107,6 +107,7 @@ describe('walking skeleton: softflowd → flowhound → CLI equals softflowd →
     let nats: Awaited<ReturnType<typeof startNats>>;
     let server = '';
     let registry = '';
+    let metricsB = '';
     const ingestPorts: number[] = [];
 
     beforeAll(async () => {
@@ -118,6 +119,7 @@ describe('walking skeleton: softflowd → flowhound → CLI equals softflowd →
       procs.push(await startFlowhound('writer+query', ['run', 'writer,query', '--data', tmp('fh-dist-')], { ...env, FLOWHOUND_GRPC_LISTEN: server }));
       procs.push(await startFlowhound('template-registry', ['run', 'template-registry'], { ...env, FLOWHOUND_GRPC_LISTEN: registry }));
       for (const s of ['detector', 'enrichment', 'stitcher']) procs.push(await startFlowhound(s, ['run', s], env));
+      metricsB = `127.0.0.1:${await freePort('tcp')}`;
       for (const replica of ['a', 'b']) {
         const port = await freePort('udp');
         ingestPorts.push(port);
@@ -126,6 +128,7 @@ describe('walking skeleton: softflowd → flowhound → CLI equals softflowd →
             ...env,
             FLOWHOUND_INGEST_LISTEN: `127.0.0.1:${port}`,
             FLOWHOUND_INGEST_REPLICA_ID: `ingest-${replica}`,
+            FLOWHOUND_METRICS_LISTEN: replica === 'b' ? metricsB : '',
           }),
         );
       }
@@ -164,6 +167,17 @@ describe('walking skeleton: softflowd → flowhound → CLI equals softflowd →
       expect(rows.some((r) => r.version === 9)).toBe(true);
       expect(rows.some((r) => r.version === 10)).toBe(true);
       expect(rows.every((r) => r.received_by === 'ingest-a')).toBe(true);
+    });
+
+    it('replica b held data sets until the templates came through the registry (its Prometheus counters say so)', async () => {
+      const text = await (await fetch(`http://${metricsB}/metrics`)).text();
+      const value = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+      expect(value('flowhound_ingest_sets_held_total')).toBeGreaterThan(0);
+      expect(value('flowhound_ingest_sets_released_total')).toBe(value('flowhound_ingest_sets_held_total'));
+      expect(value('flowhound_ingest_sets_expired_total')).toBe(0);
+      // b received no template itself, so it wrote none to the registry.
+      expect(text).toMatch(/flowhound_ingest_templates_total\{component="ingest",kind="kv_writes"[^}]*\} 0$/m);
+      expect(text).toMatch(/flowhound_ingest_templates_total\{component="ingest",kind="remote"[^}]*\} [1-9]/);
     });
   });
 });

@@ -6,9 +6,10 @@ export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'csv', 'json', 
 const KNOWN = new Map<string, ColumnDef>([...FLOW_COLUMNS, ...CONVERSATION_COLUMNS].map((c) => [c.name, c]));
 
 /** JSON value of a cell: numbers for numeric columns, text otherwise. */
-function jsonValue(col: string, v: string): string | number {
+function jsonValue(col: string, v: string, extraNumeric: ReadonlySet<string>): string | number {
   const def = KNOWN.get(col);
-  if (!def || def.kind === 'ip' || def.kind === 'time' || def.kind === 'str') return v;
+  const numeric = def ? def.kind !== 'ip' && def.kind !== 'time' && def.kind !== 'str' : extraNumeric.has(col);
+  if (!numeric) return v;
   const n = Number(v);
   return Number.isSafeInteger(n) ? n : v;
 }
@@ -25,6 +26,7 @@ export class RowWriter {
   private readonly format: OutputFormat;
   private readonly out: NodeJS.WritableStream;
   private columns: string[] = [];
+  private numeric: ReadonlySet<string> = new Set();
   private count = 0;
 
   constructor(format: OutputFormat, out: NodeJS.WritableStream = process.stdout) {
@@ -36,8 +38,10 @@ export class RowWriter {
     return this.count;
   }
 
-  header(columns: string[]): void {
+  /** `numeric` names columns outside the flow schema that JSON shows as numbers. */
+  header(columns: string[], numeric: readonly string[] = []): void {
     this.columns = columns;
+    this.numeric = new Set(numeric);
     if (this.format === 'csv') this.out.write(`${columns.map(csvCell).join(',')}\n`);
     if (this.format === 'json') this.out.write('[');
   }
@@ -53,7 +57,7 @@ export class RowWriter {
       case 'json':
         for (const r of rows) {
           const o: Record<string, string | number> = {};
-          for (let i = 0; i < cols.length; i++) o[cols[i]] = jsonValue(cols[i], r[i]);
+          for (let i = 0; i < cols.length; i++) o[cols[i]] = jsonValue(cols[i], r[i], this.numeric);
           s += this.format === 'json' ? `${this.count++ > 0 ? ',' : ''}\n${JSON.stringify(o)}` : `${JSON.stringify(o)}\n`;
         }
         if (this.format === 'json') this.count -= rows.length;

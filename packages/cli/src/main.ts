@@ -152,7 +152,7 @@ program
         client.listTemplates({ exporter: o.exporter ?? '' }, (err, r) => (err ? reject(err) : resolve(r))),
       );
       const w = new RowWriter(o.format);
-      w.header(['exporter', 'version', 'observation_domain_id', 'template_id', 'kind', 'fields', 'received_at', 'received_by']);
+      w.header(['exporter', 'version', 'observation_domain_id', 'template_id', 'kind', 'fields', 'received_at', 'received_by'], ['version', 'observation_domain_id', 'template_id']);
       w.write(
         res.templates.map((t) => [
           t.exporter,

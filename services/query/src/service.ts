@@ -119,7 +119,7 @@ export class QueryService implements Component {
           } catch (err) {
             this.rejected++;
             const code = err instanceof RequestTooLargeError ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT;
-            call.destroy(grpcError(code, (err as Error).message));
+            call.emit('error', grpcError(code, (err as Error).message));
             return;
           }
           const rows = await this.deps.store.rows<unknown[]>(q.sql, q.params);
@@ -135,7 +135,7 @@ export class QueryService implements Component {
           call.end();
         } catch (err) {
           this.deps.log.error({ err }, 'search failed');
-          call.destroy(grpcError(grpc.status.INTERNAL, `search failed: ${(err as Error).message}`));
+          call.emit('error', grpcError(grpc.status.INTERNAL, `search failed: ${(err as Error).message}`));
         } finally {
           span.end();
         }

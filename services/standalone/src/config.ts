@@ -86,7 +86,7 @@ export function loadProcessConfig(o: LoadOptions = {}): Readonly<ProcessConfig> 
   const env = o.env ?? process.env;
   for (const [name, path] of ENV) {
     const v = env[name];
-    if (v === undefined || v === '') continue;
+    if (v === undefined) continue;
     raw = setPath(raw, path, path[1] === 'listen' && path[0] === 'ingest' ? v.split(',') : v);
   }
   if (o.overrides) raw = mergeConfig(raw, o.overrides);
