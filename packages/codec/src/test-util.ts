@@ -4,9 +4,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FLOW_COLUMNS, formatIp, type ColumnarBatch } from '@flowhound/schema';
 
-export const VECTOR_DIR = '/work/shared/testdata/exporter-vectors';
+// A copy of shared/testdata/exporter-vectors (Apache-2.0, LICENSE and NOTICE
+// kept beside it), so the tests need nothing outside the repository.
+export const VECTOR_DIR = fileURLToPath(new URL('../../../test/fixtures/exporter-vectors', import.meta.url));
 export const FIXTURE_DIR = new URL('../testdata/', import.meta.url).pathname;
 
 export function vector(name: string): Uint8Array {
