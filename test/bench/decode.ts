@@ -1,0 +1,90 @@
+// In-process decode rate, records per second on one core: FlowDecoder into
+// a columnar batch, and each full batch encoded for the bus (decode +
+// encode, the work one ingest core does per record).
+//   node test/bench/decode.ts [seconds-per-case]
+// Anchor: Akvorado reports ~760k flows/s per core for NetFlow v9 decode +
+// encode (its published figure; Akvorado cannot be built on this machine,
+// so it is quoted, not run). The competitor measured in the same run on
+// this machine is nfcapd, in ingest.ts.
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { encodeBatch } from '@flowhound/bus';
+import { FlowDecoder, MemoryTemplateStore, type FlowSink } from '@flowhound/codec';
+import { ColumnarBatch, FLOW_COLUMNS } from '@flowhound/schema';
+
+const VECTORS = fileURLToPath(new URL('../fixtures/exporter-vectors/', import.meta.url));
+const CODEC_DATA = fileURLToPath(new URL('../../packages/codec/testdata/', import.meta.url));
+const load = (f: string) => new Uint8Array(readFileSync(f.includes('/') ? f : `${VECTORS}${f}.dat`));
+const seconds = Number(process.argv[2] ?? 1.5);
+/** --decode-only leaves out the bus encoding, to see what each costs. */
+const NO_ENCODE = process.argv.includes('--decode-only');
+
+/** Reuses one batch; encodes it for the bus each time it fills. */
+class EncodingSink implements FlowSink {
+  batch = new ColumnarBatch(FLOW_COLUMNS, 512);
+  encodedBytes = 0;
+  next(): number {
+    if (this.batch.rows >= this.batch.capacity) {
+      if (!NO_ENCODE) this.encodedBytes += encodeBatch(this.batch, 'bench:1', 'bench').byteLength;
+      this.batch.reset();
+    }
+    return this.batch.rows++;
+  }
+}
+
+interface Result {
+  name: string;
+  perPacket: number;
+  recordsPerSec: number;
+  bytesPerRecord: number;
+}
+
+function run(name: string, setup: string[], packet: string): Result {
+  const sink = new EncodingSink();
+  const dec = new FlowDecoder({ templates: new MemoryTemplateStore(), sink });
+  const addr = new Uint8Array(16);
+  for (const f of setup) dec.decode(load(f), 'bench', addr, 0);
+  const p = load(packet);
+  for (let i = 0; i < 20_000; i++) dec.decode(p, 'bench', addr, 0); // warm up: measure optimised code
+  const r0 = dec.counters.records;
+  const b0 = sink.encodedBytes;
+  let packets = 0;
+  const t0 = process.hrtime.bigint();
+  const limit = BigInt(Math.round(seconds * 1e9));
+  let t = t0;
+  while (t - t0 < limit) {
+    for (let i = 0; i < 1000; i++) dec.decode(p, 'bench', addr, 0);
+    packets += 1000;
+    t = process.hrtime.bigint();
+  }
+  const secs = Number(t - t0) / 1e9;
+  const recs = dec.counters.records - r0;
+  if (dec.counters.bad_packets + dec.counters.bad_sets > 0) throw new Error(`${name}: decode errors in a benchmark input`);
+  return { name, perPacket: recs / packets, recordsPerSec: recs / secs, bytesPerRecord: (sink.encodedBytes - b0) / Math.max(1, recs - (recs % 512)) };
+}
+
+const cases: [string, string[], string][] = [
+  ['NetFlow v5 (MikroTik, 30 rec/pkt)', [], 'netflow5_test_microtik'],
+  ['NetFlow v9 softflowd (template in packet)', [], `${CODEC_DATA}softflowd-v9.dat`],
+  ['NetFlow v9 Cisco 1941 (template in packet)', [], 'netflow9_test_cisco_1941K9'],
+  ['NetFlow v9 Cisco ASR 9k', ['netflow9_test_cisco_asr9k_tpl260'], 'netflow9_test_cisco_asr9k_data260'],
+  ['NetFlow v9 Cisco ASA NSEL (wide records)', ['netflow9_test_cisco_asa_1_tpl'], 'netflow9_test_cisco_asa_1_data'],
+  ['IPFIX softflowd (uptime times)', [], `${CODEC_DATA}softflowd-ipfix.dat`],
+  ['IPFIX MikroTik', ['ipfix_test_mikrotik_tpl'], 'ipfix_test_mikrotik_data258'],
+  ['IPFIX YAF (variable-length)', ['ipfix_test_yaf_tpls_option_tpl', 'ipfix_test_yaf_tpl45841'], 'ipfix_test_yaf_data45841'],
+];
+
+console.log(`decode + encode, one core (${cpus()[0]?.model ?? 'cpu'}), node ${process.version}, ${seconds}s per case`);
+console.log(`${'input'.padEnd(44)} ${'rec/pkt'.padStart(7)} ${'records/s'.padStart(12)} ${'bus B/rec'.padStart(9)}`);
+const results: Result[] = [];
+for (const [name, setup, pkt] of cases) {
+  const r = run(name, setup, pkt);
+  results.push(r);
+  console.log(`${r.name.padEnd(44)} ${r.perPacket.toFixed(0).padStart(7)} ${(r.recordsPerSec / 1e6).toFixed(2).padStart(10)} M ${r.bytesPerRecord.toFixed(0).padStart(9)}`);
+}
+// Exporters send templates every few seconds or packets, not in every
+// packet: the steady state is data-only packets.
+const v9 = results.filter((r) => r.name.startsWith('NetFlow v9') && !r.name.includes('template in packet'));
+const v9min = Math.min(...v9.map((r) => r.recordsPerSec));
+console.log(`\nNetFlow v9 data packets, slowest case: ${(v9min / 1e3).toFixed(0)}k records/s per core; Akvorado anchor (published, not run): 760k flows/s per core → ${(v9min / 760e3).toFixed(1)}×`);
