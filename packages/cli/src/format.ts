@@ -14,6 +14,24 @@ function jsonValue(col: string, v: string, extraNumeric: ReadonlySet<string>): s
   return Number.isSafeInteger(n) ? n : v;
 }
 
+const PROTO_NAMES: Record<string, string> = { '1': 'ICMP', '2': 'IGMP', '6': 'TCP', '17': 'UDP', '41': 'IPv6', '47': 'GRE', '50': 'ESP', '51': 'AH', '58': 'ICMP6', '89': 'OSPF', '132': 'SCTP' };
+
+/** TCP flags as nfdump prints them: C E U A P R S F, a dot where unset. */
+function tcpFlags(v: string): string {
+  const n = Number(v);
+  const letters = 'CEUAPRSF';
+  let s = '';
+  for (let i = 0; i < 8; i++) s += n & (0x80 >> i) ? letters[i] : '.';
+  return s;
+}
+
+/** What the table shows people; csv and json keep the stored values. */
+function display(col: string, v: string): string {
+  if (col === 'protocol') return PROTO_NAMES[v] ?? v;
+  if (col === 'tcp_flags') return tcpFlags(v);
+  return v;
+}
+
 function csvCell(v: string): string {
   return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 }
@@ -63,6 +81,7 @@ export class RowWriter {
         if (this.format === 'json') this.count -= rows.length;
         break;
       case 'table': {
+        rows = rows.map((r) => r.map((v, i) => display(cols[i], v)));
         const w = cols.map((c) => c.length);
         for (const r of rows) for (let i = 0; i < r.length; i++) w[i] = Math.max(w[i], r[i].length);
         const line = (r: string[]) => r.map((v, i) => v.padEnd(w[i])).join('  ').trimEnd();

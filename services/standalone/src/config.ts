@@ -37,7 +37,14 @@ export const processConfigSchema = z
     grpc: z.object({ listen: hostPort.default('127.0.0.1:50051') }).strict().default({ listen: '127.0.0.1:50051' }),
     /** Prometheus endpoint; empty string for none. */
     metrics: z.object({ listen: z.union([hostPort, z.literal('')]).default('127.0.0.1:9464') }).strict().default({ listen: '127.0.0.1:9464' }),
-    log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    log: z
+      .object({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        /** json lines, pretty for people, or auto: pretty on a terminal, json otherwise. */
+        format: z.enum(['json', 'pretty', 'auto']).default('auto'),
+      })
+      .strict()
+      .default({ level: 'info', format: 'auto' }),
     ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
     'template-registry': registryConfigSchema.default(registryConfigSchema.parse({})),
     stitcher: stitcherConfigSchema.default(stitcherConfigSchema.parse({})),
@@ -61,6 +68,7 @@ const ENV: [string, string[]][] = [
   ['FLOWHOUND_GRPC_LISTEN', ['grpc', 'listen']],
   ['FLOWHOUND_METRICS_LISTEN', ['metrics', 'listen']],
   ['FLOWHOUND_LOG_LEVEL', ['log', 'level']],
+  ['FLOWHOUND_LOG_FORMAT', ['log', 'format']],
   ['FLOWHOUND_INGEST_LISTEN', ['ingest', 'listen']],
   ['FLOWHOUND_INGEST_REPLICA_ID', ['ingest', 'replicaId']],
 ];

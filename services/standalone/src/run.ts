@@ -36,7 +36,7 @@ export async function startServices(names: readonly string[], cfg: Readonly<Proc
   if (!cfg.nats.url && want.size < SERVICE_NAMES.length) {
     throw new ConfigError('services in separate processes need a bus: set nats.url (or FLOWHOUND_NATS_URL); the in-memory bus only joins services inside one process');
   }
-  const root = log ?? createLogger({ level: cfg.log.level });
+  const root = log ?? createLogger({ level: cfg.log.level, format: cfg.log.format });
   const m = cfg.metrics.listen ? splitHostPort(cfg.metrics.listen) : undefined;
   const tel = await createTelemetry({ serviceName: `flowhound-${[...want].join('+')}`, prometheus: m });
   const bus: Bus = cfg.nats.url
