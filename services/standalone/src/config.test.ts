@@ -1,0 +1,45 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@flowhound/runtime';
+import { loadProcessConfig } from './config.ts';
+import { startServices } from './run.ts';
+
+describe('process configuration', () => {
+  it('defaults to the standard ports, embedded storage and the in-memory bus', () => {
+    const c = loadProcessConfig({ env: {} });
+    expect(c.ingest.listen).toEqual(['0.0.0.0:2055', '0.0.0.0:4739']);
+    expect(c.nats.url).toBe('');
+    expect(c.clickhouse.url).toBe('');
+    expect(c.grpc.listen).toBe('127.0.0.1:50051');
+    expect(c.dataDir).toMatch(/\/data$/);
+  });
+
+  it('takes file, then environment, then flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fh-pc-'));
+    const file = join(dir, 'f.yaml');
+    writeFileSync(file, 'dataDir: /from/file\ngrpc: { listen: "127.0.0.1:1" }\ningest: { batchRows: 100 }\n');
+    const c = loadProcessConfig({
+      file,
+      env: { FLOWHOUND_GRPC_LISTEN: '127.0.0.1:2', FLOWHOUND_INGEST_LISTEN: '127.0.0.1:9995,[::1]:9996', FLOWHOUND_METRICS_LISTEN: '' },
+      overrides: { dataDir: '/from/flag' },
+    });
+    expect(c.dataDir).toBe('/from/flag');
+    expect(c.grpc.listen).toBe('127.0.0.1:2');
+    expect(c.ingest.listen).toEqual(['127.0.0.1:9995', '[::1]:9996']);
+    expect(c.ingest.batchRows).toBe(100);
+    expect(c.metrics.listen).toBe('');
+  });
+
+  it('refuses a bad value and names it', () => {
+    expect(() => loadProcessConfig({ env: { FLOWHOUND_INGEST_LISTEN: 'localhost' } })).toThrow(/ingest\.listen/);
+    expect(() => loadProcessConfig({ env: {}, overrides: { writer: { maxInFlight: 0 } } })).toThrow(ConfigError);
+  });
+
+  it('refuses to split services across processes without a bus, and unknown services', async () => {
+    const c = loadProcessConfig({ env: {} });
+    await expect(startServices(['ingest'], c)).rejects.toThrow(/need a bus/);
+    await expect(startServices(['ingest', 'teleporter'], c)).rejects.toThrow(/unknown service 'teleporter'/);
+  });
+});
