@@ -4,6 +4,7 @@
 // replica and data sets to another.
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -160,4 +161,113 @@ export function splitTemplates(pkt: Buffer): { templates: Buffer | null; data: B
     return b;
   };
   return { templates: build(tpl), data: build(data) };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion and returns its exit code, stdout and stderr (never rejects on a non-zero exit). */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+  });
+}
+
+export interface PcapDatagram {
+  /** IPv4 source and destination, dotted. */
+  src: string;
+  srcPort: number;
+  dst: string;
+  dstPort: number;
+  payload: Uint8Array;
+}
+
+/**
+ * Writes UDP datagrams into a classic pcap (Ethernet, µs, one second apart
+ * from 2023-11-14T22:13:20Z), as tshark and `flowhound decode` read them.
+ */
+export function writeUdpPcap(datagrams: readonly PcapDatagram[], path: string, t0 = 1_700_000_000): void {
+  const parts: Buffer[] = [];
+  const gh = Buffer.alloc(24);
+  gh.writeUInt32LE(0xa1b2c3d4, 0);
+  gh.writeUInt16LE(2, 4);
+  gh.writeUInt16LE(4, 6);
+  gh.writeUInt32LE(262144, 16);
+  gh.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
+  parts.push(gh);
+  const ip4 = (s: string) => s.split('.').map(Number);
+  datagrams.forEach((d, i) => {
+    const p = d.payload;
+    const frame = Buffer.alloc(14 + 20 + 8 + p.length);
+    frame.writeUInt16BE(0x0800, 12);
+    frame[14] = 0x45;
+    frame.writeUInt16BE(20 + 8 + p.length, 16);
+    frame[22] = 64;
+    frame[23] = 17;
+    frame.set(ip4(d.src), 26);
+    frame.set(ip4(d.dst), 30);
+    let sum = 0;
+    for (let k = 14; k < 34; k += 2) sum += frame.readUInt16BE(k);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    frame.writeUInt16BE(~sum & 0xffff, 24);
+    frame.writeUInt16BE(d.srcPort, 34);
+    frame.writeUInt16BE(d.dstPort, 36);
+    frame.writeUInt16BE(8 + p.length, 38);
+    frame.set(p, 42);
+    const rh = Buffer.alloc(16);
+    rh.writeUInt32LE(t0 + i, 0);
+    rh.writeUInt32LE(frame.length, 8);
+    rh.writeUInt32LE(frame.length, 12);
+    parts.push(rh, frame);
+  });
+  writeFileSync(path, Buffer.concat(parts));
+}
+
+/**
+ * `udpRelay`, but sending from `source` (any 127.0.0.0/8 address on Linux
+ * loopback): collectors see that address as the exporter, so runs through
+ * one collector can be told apart by `exporter_address`. The relay still
+ * listens on 127.0.0.1, and sends only to 127.0.0.1.
+ */
+export async function udpRelayFrom(source: string, route: (pkt: Buffer) => [number, Buffer][]): Promise<Relay> {
+  const inbound = dgram.createSocket('udp4');
+  const outbound = dgram.createSocket('udp4');
+  await new Promise<void>((r) => inbound.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => outbound.bind(0, source, () => r()));
+  const relay: Relay = {
+    port: inbound.address().port,
+    packets: 0,
+    close: async () => {
+      await new Promise<void>((r) => inbound.close(() => r()));
+      await new Promise<void>((r) => outbound.close(() => r()));
+    },
+  };
+  inbound.on('message', (pkt) => {
+    relay.packets++;
+    for (const [port, bytes] of route(pkt)) outbound.send(bytes, port, '127.0.0.1');
+  });
+  return relay;
+}
+
+/** Row count and the sum of each numeric column of what `flowhound flows` returns for a filter. */
+export async function storedSums<C extends string>(server: string, filter: string, columns: readonly C[]): Promise<{ flows: number } & Record<C, number>> {
+  const out = await cli(['flows', '--server', server, '--filter', filter, '--limit', '1000000', '--format', 'ndjson', '--columns', columns.join(',')]);
+  const t = { flows: 0 } as { flows: number } & Record<C, number>;
+  for (const c of columns) (t as Record<string, number>)[c] = 0;
+  for (const line of out.split('\n')) {
+    if (!line) continue;
+    const r = JSON.parse(line) as Record<string, number>;
+    t.flows++;
+    for (const c of columns) (t as Record<string, number>)[c] += Number(r[c]);
+  }
+  return t;
 }

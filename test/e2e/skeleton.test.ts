@@ -60,6 +60,7 @@ describe('walking skeleton: softflowd → flowhound → CLI equals softflowd →
       procs.push(
         await startFlowhound('standalone', ['standalone', '--data', tmp('fh-standalone-')], {
           FLOWHOUND_INGEST_LISTEN: `127.0.0.1:${v9Port},127.0.0.1:${ipfixPort}`,
+          FLOWHOUND_INGEST_LISTEN_TCP: '',
           FLOWHOUND_GRPC_LISTEN: server,
         }),
       );
@@ -127,6 +128,7 @@ describe('walking skeleton: softflowd → flowhound → CLI equals softflowd →
           await startFlowhound(`ingest-${replica}`, ['run', 'ingest'], {
             ...env,
             FLOWHOUND_INGEST_LISTEN: `127.0.0.1:${port}`,
+            FLOWHOUND_INGEST_LISTEN_TCP: '',
             FLOWHOUND_INGEST_REPLICA_ID: `ingest-${replica}`,
             FLOWHOUND_METRICS_LISTEN: replica === 'b' ? metricsB : '',
           }),

@@ -66,3 +66,19 @@ describe('batch wire format', () => {
     for (const cut of [1, 5, 40, bytes.length - 2]) expect(() => decodeBatch(bytes.subarray(0, cut), FLOW_COLUMNS)).toThrow(BatchFormatError);
   });
 });
+
+describe('batch decoding from a pooled buffer', () => {
+  it('reads string columns from a Buffer that is a view into a larger pool (as NATS delivers them)', () => {
+    const strCol = FLOW_COLUMNS.find((c) => c.kind === 'str')!;
+    const b = new ColumnarBatch(FLOW_COLUMNS, 3);
+    b.rows = 3;
+    (b.column(strCol.name) as string[])[1] = 'élan';
+    (b.column(strCol.name) as string[])[2] = 'x';
+    const bytes = encodeBatch(b, 'p:1', 'test');
+    const pool = Buffer.alloc(bytes.length + 1001, 0xee);
+    pool.set(bytes, 1001);
+    const view = pool.subarray(1001);
+    const out = decodeBatch(view, FLOW_COLUMNS).batch;
+    expect((out.column(strCol.name) as string[]).slice(0, 3)).toEqual(['', 'élan', 'x']);
+  });
+});

@@ -54,17 +54,28 @@ function encodedNames(columns: readonly ColumnDef[]): Uint8Array[] {
 }
 
 function stringColumn(values: string[], rows: number): { data: Uint8Array; offsets: Uint8Array } {
-  const parts = new Array<Uint8Array>(rows);
   const offsets = new Uint32Array(rows + 1);
+  // Most string columns are empty in most records (NAT, ACLs, names): an
+  // empty column costs one scan and no encoding.
+  let r = 0;
+  while (r < rows && values[r] === '') r++;
+  if (r === rows) return { data: new Uint8Array(0), offsets: new Uint8Array(offsets.buffer) };
+  const parts = new Array<Uint8Array | undefined>(rows);
   let total = 0;
-  for (let r = 0; r < rows; r++) {
-    parts[r] = utf8.encode(values[r]);
+  for (r = 0; r < rows; r++) {
     offsets[r] = total;
-    total += parts[r].byteLength;
+    const v = values[r];
+    if (v === '') continue;
+    const b = utf8.encode(v);
+    parts[r] = b;
+    total += b.byteLength;
   }
   offsets[rows] = total;
   const data = new Uint8Array(total);
-  for (let r = 0; r < rows; r++) data.set(parts[r], offsets[r]);
+  for (r = 0; r < rows; r++) {
+    const b = parts[r];
+    if (b) data.set(b, offsets[r]);
+  }
   return { data, offsets: new Uint8Array(offsets.buffer) };
 }
 
@@ -249,8 +260,11 @@ export function decodeBatch(bytes: Uint8Array, columns: readonly ColumnDef[]): D
     const def = columns[i];
     if (def.kind === 'str') {
       if (!offsets || offsets.byteLength !== (rows + 1) * 4) throw new BatchFormatError(`column ${name}: ${offsets?.byteLength ?? 0} offset bytes for ${rows} rows`);
-      const off = new Uint32Array(offsets.slice().buffer);
+      // Copy into an aligned buffer of its own: Node's Buffer.slice (NATS hands
+      // out Buffers) is a view, whose .buffer is the whole pool.
+      const off = new Uint32Array(Uint8Array.prototype.slice.call(offsets).buffer);
       const out = batch.data[i] as string[];
+      if (data.byteLength === 0 && off[rows] === 0) continue; // all empty: the batch starts with ''
       for (let k = 0; k < rows; k++) {
         if (off[k] > off[k + 1] || off[k + 1] > data.byteLength) throw new BatchFormatError(`column ${name}: offsets out of order or past the data`);
         out[k] = utf8d.decode(data.subarray(off[k], off[k + 1]));

@@ -28,7 +28,14 @@ export const subjects = Object.freeze({
 });
 
 export const KV_BUCKETS = Object.freeze({
+  /** Templates, key `<exporter>.<version>.<domain>.<template id>`. */
   templates: 'fh_templates',
+  /** Per-exporter statistics of each ingest replica, key `<exporter>.<replica>`. */
+  exporters: 'fh_exporters',
+  /** Replica-wide ingest facts (kernel socket drops, denied packets), key `<replica>`. */
+  ingestReplicas: 'fh_ingest_replicas',
+  /** Facts learnt from options data (system init time, sampling, names), key `<exporter>.<version>.<domain>.<kind>[.<id>]`. */
+  options: 'fh_options',
 });
 
 /** True when a NATS subject matches a filter with `*` and `>` wildcards. */

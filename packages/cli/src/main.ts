@@ -173,6 +173,81 @@ program
     }
   });
 
+const EXPORTER_COLUMNS = ['exporter', 'replicas', 'versions', 'transports', 'observation_domains', 'sampling_rates', 'packets', 'bytes', 'records', 'decode_errors', 'template_misses', 'sets_expired', 'records_lost', 'packets_denied', 'first_seen', 'last_seen'];
+/** More columns for csv and json; the table keeps to what fits a terminal. */
+const EXPORTER_EXTRA = ['v9_packets_lost', 'packets_clock_skewed', 'records_end_after_export', 'unknown_elements', 'updated_at'];
+const EXPORTER_NUMERIC = ['packets', 'bytes', 'records', 'decode_errors', 'template_misses', 'sets_expired', 'records_lost', 'packets_denied', 'v9_packets_lost', 'packets_clock_skewed', 'records_end_after_export', 'unknown_elements'];
+const REPLICA_COLUMNS = ['replica', 'workers', 'socket_drops', 'packets_denied', 'records_dropped', 'tcp_connections', 'updated'];
+
+/** Times: ISO 8601 for machines, an age for people. */
+function when(ms: bigint, table: boolean, now = Date.now()): string {
+  if (ms === 0n) return '';
+  if (!table) return new Date(Number(ms)).toISOString();
+  const s = Math.max(0, Math.round((now - Number(ms)) / 1000));
+  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : s < 172800 ? `${Math.round(s / 3600)}h ago` : `${Math.round(s / 86400)}d ago`;
+}
+
+program
+  .command('exporters')
+  .description('list the exporters ingest heard from, what they sent and what became of it (summed over ingest replicas)')
+  .option('--exporter <ip>', 'only this exporter')
+  .option('--per-replica', 'one row per exporter and ingest replica instead of their sum')
+  .option('--replicas', 'list the ingest replicas instead (kernel socket drops, denied packets, bus drops)')
+  .addOption(formatOption())
+  .addOption(new Option('--server <host:port>', 'template registry address').default(process.env.FLOWHOUND_SERVER ?? DEFAULT_SERVER))
+  .action(async (o: { exporter?: string; perReplica?: boolean; replicas?: boolean; format: OutputFormat; server: string }) => {
+    const client = registryClient(o.server);
+    try {
+      const res = await new Promise<import('@flowhound/proto').ListExportersResponse>((resolve, reject) =>
+        client.listExporters({ exporter: o.exporter ?? '', perReplica: o.perReplica ?? false }, (err, r) => (err ? reject(err) : resolve(r))),
+      );
+      const table = o.format === 'table';
+      const w = new RowWriter(o.format);
+      if (o.replicas) {
+        w.header(REPLICA_COLUMNS, ['workers', 'socket_drops', 'packets_denied', 'records_dropped', 'tcp_connections']);
+        w.write(res.replicas.map((r) => [r.replica, String(r.workers), String(r.socketDrops), String(r.packetsDenied), String(r.recordsDropped), String(r.tcpConnections), when(r.updatedAtMs, table)]));
+        w.end();
+        return;
+      }
+      w.header(table ? EXPORTER_COLUMNS : [...EXPORTER_COLUMNS, ...EXPORTER_EXTRA], EXPORTER_NUMERIC);
+      const list = (xs: readonly (number | string)[]) => xs.join(table ? ',' : ' ');
+      const extra = (e: import('@flowhound/proto').ExporterStats) =>
+        table ? [] : [String(e.v9PacketsLost), String(e.packetsClockSkewed), String(e.recordsEndAfterExport), String(e.unknownElements), when(e.updatedAtMs, false)];
+      w.write(
+        res.exporters.map((e) => [
+          e.exporter,
+          list(e.replicas),
+          list(e.versions.map((v) => (v === 10 ? (table ? 'ipfix' : '10') : String(v)))),
+          list(e.transports),
+          list(e.observationDomains),
+          list(e.samplingRates.map((r) => (table ? `1:${r}` : String(r)))),
+          String(e.packets),
+          String(e.bytes),
+          String(e.records),
+          String(e.decodeErrors),
+          String(e.templateMisses),
+          String(e.setsExpired),
+          String(e.recordsLost),
+          String(e.packetsDenied),
+          when(e.firstSeenMs, table),
+          when(e.lastSeenMs, table),
+          ...extra(e),
+        ]),
+      );
+      w.end();
+      // Replica-wide losses no exporter row can carry.
+      const drops = res.replicas.reduce((n, r) => n + r.socketDrops, 0n);
+      const busDrops = res.replicas.reduce((n, r) => n + r.recordsDropped, 0n);
+      if (table && (drops > 0n || busDrops > 0n)) {
+        process.stderr.write(`note: ${drops} datagrams dropped by the kernel (receive buffers full) and ${busDrops} records dropped waiting for the bus, across ${res.replicas.length} ingest replica(s); see 'flowhound exporters --replicas' and docs/ingest.md\n`);
+      }
+    } catch (err) {
+      fail(explain(err as grpc.ServiceError, o.server));
+    } finally {
+      client.close();
+    }
+  });
+
 program
   .command('status')
   .description('show what the query service holds')

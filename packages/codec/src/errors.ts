@@ -46,6 +46,14 @@ export class TemplateError extends DecodeError {
   }
 }
 
+/** A decoder option maps an element to a column it cannot fill; thrown by the FlowDecoder constructor. */
+export class ElementMappingError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ElementMappingError';
+  }
+}
+
 /** A capture file (pcap, pcapng) cannot be read at all. */
 export class CaptureFormatError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -4,6 +4,7 @@
 // its own, from each element's abstract type.
 
 import { formatIp } from '@flowhound/schema';
+import { uptimeAge } from './decoder.ts';
 import { DecodeError, TemplateError } from './errors.ts';
 import { V9_SCOPE_NAMES, fieldName, fieldType, type AbstractType } from './ie.ts';
 import { VARIABLE_LENGTH, parseTemplateSet, sameTemplate, type TemplateDef, type TemplateStore } from './template.ts';
@@ -181,15 +182,11 @@ function decodeV5(
       engineId,
       samplingInterval: dv.getUint16(22) & 0x3fff,
       samplingAlgorithm: b[22] >> 6,
-      flowStartMilliseconds: exportMs - signed32(sysUptime - first),
-      flowEndMilliseconds: exportMs - signed32(sysUptime - last),
+      flowStartMilliseconds: exportMs - uptimeAge(sysUptime, first),
+      flowEndMilliseconds: exportMs - uptimeAge(sysUptime, last),
     });
     res.records++;
   }
-}
-
-function signed32(x: number): number {
-  return x | 0;
 }
 
 function walkSets(b: Uint8Array, dv: DataView, start: number, end: number, ctx: Ctx): void {
@@ -408,11 +405,11 @@ function addAbsoluteTimes(rec: GenericRecord, ctx: Ctx): void {
   let end = e.v;
   if (s.up !== undefined || e.up !== undefined) {
     if (uptimeNow !== undefined) {
-      if (s.up !== undefined) start = exportMs - signed32(uptimeNow - s.up);
-      if (e.up !== undefined) end = exportMs - signed32(uptimeNow - e.up);
+      if (s.up !== undefined) start = exportMs - uptimeAge(uptimeNow, s.up);
+      if (e.up !== undefined) end = exportMs - uptimeAge(uptimeNow, e.up);
     } else if (e.up !== undefined) {
       end = exportMs;
-      if (s.up !== undefined) start = exportMs - signed32(e.up - s.up);
+      if (s.up !== undefined) start = exportMs - uptimeAge(e.up, s.up);
     } else start = exportMs;
   }
   const durMs = num(rec.flowDurationMilliseconds);

@@ -4,3 +4,4 @@ export * from './template.ts';
 export * from './decoder.ts';
 export * from './generic.ts';
 export * from './pcap.ts';
+export * from './strings.ts';

@@ -62,10 +62,12 @@ describe('compileTemplate', () => {
   it('finds system init time and sampling in options templates, never reading v9 scope types as elements', () => {
     const v9 = compileTemplate({ version: 9, domain: 0, templateId: 256, scopeFieldCount: 1, fields: [f(2, 4), f(34, 4), f(35, 1)] });
     expect(v9.isOptions).toBe(true);
-    expect(v9.optSampling).toBe(1);
-    expect(v9.optSystemInit).toBe(-1);
+    expect(v9.opt.sampling).toBe(1);
+    expect(v9.opt.systemInit).toBe(-1);
+    // Scope type 2 is "Interface": its value is an ifIndex, not packetDeltaCount.
+    expect(v9.opt.ifIndex).toBe(0);
     const ipfix = compileTemplate({ version: 10, domain: 0, templateId: 256, scopeFieldCount: 1, fields: [f(143, 4), f(160, 8), f(305, 4), f(306, 4)] });
-    expect([ipfix.optSystemInit, ipfix.optSampling, ipfix.optSamplingSpace]).toEqual([1, 2, 3]);
+    expect([ipfix.opt.systemInit, ipfix.opt.samplingPacketInterval, ipfix.opt.samplingSpace, ipfix.opt.sampling]).toEqual([1, 2, 3, -1]);
   });
 });
 

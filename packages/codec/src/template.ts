@@ -3,7 +3,8 @@
 // flat program the data path runs without allocating.
 
 import { FLOW_COLUMNS } from '@flowhound/schema';
-import { ianaElement } from './ie.ts';
+import { ElementMappingError } from './errors.ts';
+import { REVERSE_PEN, ianaElement } from './ie.ts';
 
 /** Field length meaning "variable, length prefix in the record" (RFC 7011 §7). */
 export const VARIABLE_LENGTH = 65535;
@@ -40,6 +41,26 @@ export const OP_ICMP_TYPE = 8;
 export const OP_ICMP_CODE = 9;
 /** flowDurationMilliseconds / flowDurationMicroseconds; `args` holds 1 for ms, 2 for µs. */
 export const OP_DURATION = 10;
+/** Text (UTF-8, trailing NULs dropped) into a str column; any length, variable included. */
+export const OP_TEXT = 11;
+/** 6-octet MAC address as "aa:bb:cc:dd:ee:ff" into a str column. */
+export const OP_MAC = 12;
+/** applicationId (IE 95) as "engine:selector" into a str column. */
+export const OP_APPID = 13;
+/** Cisco NSEL ACL id (33000/33001: ACL, ACE, extended ACE) as hex words into a str column. */
+export const OP_ACL = 14;
+/** mplsTopLabelStackSection (IE 70): the 20-bit label into a u32 column. */
+export const OP_MPLS = 15;
+/** A sampling element of a data record; `args`: SAMP_INTERVAL, SAMP_PACKET_INTERVAL or SAMP_PACKET_SPACE. */
+export const OP_SAMPLING = 16;
+/** samplerId (48) / selectorId (302) of a data record: the rate comes from that sampler's options data. */
+export const OP_SAMPLER_ID = 17;
+/** Cisco ART counts that turn ART sums into per-connection / per-response values; `args`: 1 new connections, 2 responses. */
+export const OP_ART_COUNT = 18;
+
+export const SAMP_INTERVAL = 1;
+export const SAMP_PACKET_INTERVAL = 2;
+export const SAMP_PACKET_SPACE = 3;
 
 export const TIME_SECONDS = 1;
 export const TIME_MILLIS = 2;
@@ -76,17 +97,59 @@ export interface CompiledTemplate {
   readonly args: Uint8Array;
   /** ip_version to write when the template has no ipVersion field but implies the family (0: none). */
   readonly impliedIpVersion: number;
-  /** The template sends a sampling interval per record. */
+  /** The template sends a sampling rate or a sampler id per record (OP_SAMPLING / OP_SAMPLER_ID fields). */
   readonly hasSampling: boolean;
+  /** FLAG_* bits: what the decoder derives per record after the fields. */
+  readonly flags: number;
   /** Fields of a data template that no column takes (counted once when the template arrives). */
   readonly unknownFields: number;
-  /** Options templates: field index of systemInitTimeMilliseconds, or -1. */
-  readonly optSystemInit: number;
-  /** Options templates: field index of samplingInterval / samplingPacketInterval / samplerRandomInterval, or -1. */
-  readonly optSampling: number;
-  /** Options templates: field index of samplingPacketSpace, or -1. */
-  readonly optSamplingSpace: number;
+  /** Indices of those fields, for the per-exporter unknown element counts. */
+  readonly unknownIndices: readonly number[];
+  /** Options templates: where each fact is, as field indices (-1 when absent). */
+  readonly opt: OptionsLayout;
+  /** Every column a record of this template writes (fields, and what the decoder derives), for `ColumnTracking`. */
+  readonly touched: Int16Array;
 }
+
+/** Field indices of the facts an options template carries; -1 when absent. */
+export interface OptionsLayout {
+  /** systemInitTimeMilliseconds (160). */
+  readonly systemInit: number;
+  /** samplingInterval (34) or samplerRandomInterval (50): one packet in N. */
+  readonly sampling: number;
+  /** samplingPacketInterval (305) and samplingPacketSpace (306): select `interval` packets, skip `space` (RFC 5476). */
+  readonly samplingPacketInterval: number;
+  readonly samplingSpace: number;
+  /** samplingSize (309) and samplingPopulation (310): random n-out-of-N. */
+  readonly samplingSize: number;
+  readonly samplingPopulation: number;
+  /** samplerId (48) or selectorId (302): the sampler the rate belongs to. */
+  readonly samplerId: number;
+  /** ifIndex: ingressInterface (10), egressInterface (14), or the NetFlow v9 "Interface" scope. */
+  readonly ifIndex: number;
+  /** interfaceName (82) and interfaceDescription (83). */
+  readonly ifName: number;
+  readonly ifDescription: number;
+  /** applicationId (95), applicationName (96), applicationDescription (94). */
+  readonly appId: number;
+  readonly appName: number;
+  readonly appDescription: number;
+  /** RFC 5610 type information: privateEnterpriseNumber (346), informationElementId (303), informationElementName (341). */
+  readonly iePen: number;
+  readonly ieId: number;
+  readonly ieName: number;
+}
+
+/** The record carries DSCP (195); otherwise dscp is derived from tos. */
+export const FLAG_DSCP = 1;
+/** The record carries tos (5). */
+export const FLAG_TOS = 2;
+/** The record carries firewall event, extended event or forwarding status: derive flow_action. */
+export const FLAG_ACTION = 4;
+/** The record carries an application id but no name: look the name up in options data. */
+export const FLAG_APP_LOOKUP = 8;
+/** The record carries Cisco ART counts: divide the ART sums. */
+export const FLAG_ART = 16;
 
 /**
  * Where templates live. The decoder reads it once per data set and writes
@@ -207,28 +270,68 @@ export const C_DST_MASK = colIndex('dst_mask');
 export const C_IP_VERSION = colIndex('ip_version');
 export const C_ICMP = colIndex('icmp_type_code');
 export const C_SAMPLING = colIndex('sampling_interval');
+export const C_FW_EVENT = colIndex('fw_event');
+export const C_FW_EXT_EVENT = colIndex('fw_ext_event');
+export const C_FORWARDING_STATUS = colIndex('forwarding_status');
+export const C_FLOW_ACTION = colIndex('flow_action');
+export const C_APP_ID = colIndex('app_id');
+export const C_APP_NAME = colIndex('app_name');
+export const C_DSCP = colIndex('dscp');
+export const C_INPUT_IF_NAME = colIndex('input_if_name');
+export const C_OUTPUT_IF_NAME = colIndex('output_if_name');
+export const C_CLIENT_NW_DELAY = colIndex('client_nw_delay_ms');
+export const C_SERVER_NW_DELAY = colIndex('server_nw_delay_ms');
+export const C_APP_DELAY = colIndex('app_delay_ms');
+export const C_BYTES_SCALED = colIndex('bytes_scaled');
+export const C_PACKETS_SCALED = colIndex('packets_scaled');
+export const C_SAMPLING_KNOWN = colIndex('sampling_known');
 
-interface Target {
-  col: number;
-  op: number;
-  arg: number;
+/** How a field of a data record is decoded: op, target column and argument. */
+export interface ElementTarget {
+  readonly col: number;
+  readonly op: number;
+  readonly arg: number;
   /** Lower wins when a template sends several elements for one column. */
-  rank: number;
+  readonly rank: number;
 }
 
-// Element id → column, derived from the schema's `ies` (rank = position in
-// the list). Time columns are built by hand below: their elements differ in
-// unit and epoch, not only in width.
-const TARGETS = new Map<number, Target>();
+/** Key of an element in the target maps: enterprise (0 for IANA and NetFlow v9) and id. */
+export function elementKey(enterprise: number, id: number): number {
+  return enterprise * 65536 + id;
+}
+
+/** Columns whose elements are not plain numbers, addresses or text. */
+const SPECIAL_OP: Readonly<Record<string, number>> = {
+  ingress_acl: OP_ACL,
+  egress_acl: OP_ACL,
+  app_id: OP_APPID,
+  src_mac: OP_MAC,
+  dst_mac: OP_MAC,
+  post_src_mac: OP_MAC,
+  post_dst_mac: OP_MAC,
+  mpls_label: OP_MPLS,
+};
+
+function plainOp(kind: string): number {
+  return kind === 'u8' ? OP_U8 : kind === 'u16' ? OP_U16 : kind === 'u32' ? OP_U32 : kind === 'u64' ? OP_U64 : kind === 'str' ? OP_TEXT : OP_SKIP;
+}
+
+// Element → column, derived from the schema's `ies` and `enterpriseIes`
+// (rank = position in the lists). Time and sampling columns are built by
+// hand below: their elements differ in unit, epoch or meaning, not only in
+// width.
+const TARGETS = new Map<number, ElementTarget>();
 for (let c = 0; c < FLOW_COLUMNS.length; c++) {
   const def = FLOW_COLUMNS[c];
-  if (def.kind === 'time' || def.kind === 'str') continue;
-  def.ies.forEach((ie, rank) => {
-    const type = ianaElement(ie)?.type;
+  if (def.kind === 'time' || c === C_SAMPLING) continue;
+  const all = [...def.ies.map((id) => ({ enterprise: 0, id })), ...def.enterpriseIes];
+  all.forEach(({ enterprise, id }, rank) => {
+    // Reverse elements (RFC 5103) share the IANA element's type.
+    const type = enterprise === 0 || enterprise === REVERSE_PEN ? ianaElement(id)?.type : undefined;
     let op: number;
     if (def.kind === 'ip') op = type === 'ipv6Address' ? OP_IP6 : OP_IP4;
-    else op = def.kind === 'u8' ? OP_U8 : def.kind === 'u16' ? OP_U16 : def.kind === 'u32' ? OP_U32 : OP_U64;
-    TARGETS.set(ie, { col: c, op, arg: 0, rank });
+    else op = SPECIAL_OP[def.name] ?? plainOp(def.kind);
+    TARGETS.set(elementKey(enterprise, id), { col: c, op, arg: 0, rank });
   });
 }
 // Cisco ASA and others send ICMP type and code as separate elements.
@@ -262,6 +365,77 @@ for (const [ie, kind, slot, rank] of TIME_TARGETS) {
 }
 TARGETS.set(161, { col: -1, op: OP_DURATION, arg: 1, rank: 0 });
 TARGETS.set(162, { col: -1, op: OP_DURATION, arg: 2, rank: 1 });
+// Sampling in the data record: the rate (34, 50), or interval and space (305/306), or the sampler it came from (48, 302).
+TARGETS.set(34, { col: -2, op: OP_SAMPLING, arg: SAMP_INTERVAL, rank: 0 });
+TARGETS.set(50, { col: -2, op: OP_SAMPLING, arg: SAMP_INTERVAL, rank: 1 });
+TARGETS.set(305, { col: -3, op: OP_SAMPLING, arg: SAMP_PACKET_INTERVAL, rank: 0 });
+TARGETS.set(306, { col: -4, op: OP_SAMPLING, arg: SAMP_PACKET_SPACE, rank: 0 });
+TARGETS.set(302, { col: -5, op: OP_SAMPLER_ID, arg: 0, rank: 0 });
+TARGETS.set(48, { col: -5, op: OP_SAMPLER_ID, arg: 0, rank: 1 });
+// Cisco ART: counts the sums are divided by (per new connection, per response).
+TARGETS.set(elementKey(9, 9282), { col: -6, op: OP_ART_COUNT, arg: 1, rank: 0 });
+TARGETS.set(elementKey(9, 9292), { col: -7, op: OP_ART_COUNT, arg: 2, rank: 0 });
+
+/** Elements that are not flow data at all; never counted as unknown. */
+const IGNORED = new Set([210 /* paddingOctets */]);
+
+/** The element map compileTemplate uses when none is given: the schema's. */
+export function schemaTarget(enterprise: number, id: number): ElementTarget | undefined {
+  return TARGETS.get(elementKey(enterprise, id));
+}
+
+/**
+ * Extra element → column mappings (from configuration), consulted before
+ * the schema's. Built by `elementTargets()`.
+ */
+export type ElementTargets = ReadonlyMap<number, ElementTarget>;
+
+/** A user's mapping of one element (an enterprise one, or a NetFlow v9 vendor field type with enterprise 0) to a column. */
+export interface ElementMapping {
+  readonly enterprise: number;
+  readonly id: number;
+  readonly column: string;
+}
+
+/** Columns a mapping may not target: filled by the decoder itself. */
+const NOT_MAPPABLE = new Set(['time_received', 'flow_version', 'observation_domain_id', 'template_id', 'sampling_interval']);
+
+/** Kinds a mapping may target, and how the element is read. */
+export const MAPPABLE_KINDS: Readonly<Record<string, string>> = Object.freeze({
+  u8: 'unsigned integer of 1–8 octets (reduced-size encoding), kept modulo 2^8',
+  u16: 'unsigned integer of 1–8 octets, kept modulo 2^16',
+  u32: 'unsigned integer of 1–8 octets, kept modulo 2^32',
+  u64: 'unsigned integer of 1–8 octets (exact up to 2^53)',
+  ip: 'IPv4 address (4 octets) or IPv6 address (16 octets)',
+  str: 'text, any length including variable-length: UTF-8 with trailing NULs dropped (MAC, application id and ACL columns keep their own formats)',
+});
+
+/**
+ * Validates user mappings and turns them into targets. A mapping replaces
+ * the schema's use of that element and wins over the schema's elements for
+ * its column. Throws ElementMappingError on an unknown column, a column of
+ * a kind that cannot be mapped, or the same element mapped twice.
+ */
+export function elementTargets(mappings: readonly ElementMapping[]): Map<number, ElementTarget> {
+  const out = new Map<number, ElementTarget>();
+  mappings.forEach((m, i) => {
+    const where = `element mapping ${i} (enterprise ${m.enterprise}, id ${m.id} → ${m.column})`;
+    if (!Number.isInteger(m.enterprise) || m.enterprise < 0 || m.enterprise > 0xffffffff) throw new ElementMappingError(`${where}: enterprise must be a private enterprise number (0–4294967295)`);
+    const maxId = m.enterprise === 0 ? 0xffff : 0x7fff;
+    if (!Number.isInteger(m.id) || m.id < 0 || m.id > maxId) throw new ElementMappingError(`${where}: id must be 0–${maxId}${m.enterprise === 0 ? '' : ' (15 bits in IPFIX)'}`);
+    const c = COL.get(m.column);
+    if (c === undefined) throw new ElementMappingError(`${where}: no column ${m.column}; see docs/columns.md`);
+    const def = FLOW_COLUMNS[c];
+    if (def.derived || NOT_MAPPABLE.has(def.name) || !(def.kind in MAPPABLE_KINDS)) {
+      throw new ElementMappingError(`${where}: column ${m.column} is filled by the decoder and cannot be mapped; mappable kinds are ${Object.keys(MAPPABLE_KINDS).join(', ')}`);
+    }
+    const k = elementKey(m.enterprise, m.id);
+    if (out.has(k)) throw new ElementMappingError(`${where}: the element is mapped twice`);
+    const op = def.kind === 'ip' ? OP_IP4 : (SPECIAL_OP[def.name] ?? plainOp(def.kind));
+    out.set(k, { col: c, op, arg: 0, rank: -1 });
+  });
+  return out;
+}
 
 function fitsLength(op: number, arg: number, len: number): boolean {
   switch (op) {
@@ -271,13 +445,114 @@ function fitsLength(op: number, arg: number, len: number): boolean {
       return len === 16;
     case OP_TIME:
       return (arg >> 2) === TIME_NTP ? len === 8 : len >= 1 && len <= 8;
+    case OP_TEXT:
+    case OP_APPID:
+    case OP_ACL:
+      return len >= 1; // VARIABLE_LENGTH included
+    case OP_MAC:
+      return len === 6;
+    case OP_MPLS:
+      return len >= 3 && len !== VARIABLE_LENGTH;
     default:
       return len >= 1 && len <= 8;
   }
 }
 
-/** Turns a definition into the flat program the data path runs. */
-export function compileTemplate(def: TemplateDef): CompiledTemplate {
+const NO_OPTIONS: OptionsLayout = Object.freeze({
+  systemInit: -1,
+  sampling: -1,
+  samplingPacketInterval: -1,
+  samplingSpace: -1,
+  samplingSize: -1,
+  samplingPopulation: -1,
+  samplerId: -1,
+  ifIndex: -1,
+  ifName: -1,
+  ifDescription: -1,
+  appId: -1,
+  appName: -1,
+  appDescription: -1,
+  iePen: -1,
+  ieId: -1,
+  ieName: -1,
+});
+
+function optionsLayout(def: TemplateDef): OptionsLayout {
+  const o: Record<keyof OptionsLayout, number> = { ...NO_OPTIONS };
+  const first = (k: keyof OptionsLayout, i: number) => {
+    if (o[k] < 0) o[k] = i;
+  };
+  def.fields.forEach((f, i) => {
+    const num = f.length >= 1 && f.length <= 8;
+    if (def.version === 9 && i < def.scopeFieldCount) {
+      // NetFlow v9 scope fields are scope types, not elements: 2 is "Interface", its value an ifIndex.
+      if (f.id === 2 && num) first('ifIndex', i);
+      return;
+    }
+    if (f.enterprise !== 0) return;
+    switch (f.id) {
+      case 160:
+        if (f.length === 8) first('systemInit', i);
+        break;
+      case 34:
+      case 50:
+        if (num) first('sampling', i);
+        break;
+      case 305:
+        if (num) first('samplingPacketInterval', i);
+        break;
+      case 306:
+        if (num) first('samplingSpace', i);
+        break;
+      case 309:
+        if (num) first('samplingSize', i);
+        break;
+      case 310:
+        if (num) first('samplingPopulation', i);
+        break;
+      case 48:
+      case 302:
+        if (num) first('samplerId', i);
+        break;
+      case 10:
+      case 14:
+        if (num) first('ifIndex', i);
+        break;
+      case 82:
+        first('ifName', i);
+        break;
+      case 83:
+        first('ifDescription', i);
+        break;
+      case 95:
+        first('appId', i);
+        break;
+      case 96:
+        first('appName', i);
+        break;
+      case 94:
+        first('appDescription', i);
+        break;
+      case 346:
+        if (f.length === 4) first('iePen', i);
+        break;
+      case 303:
+        if (f.length === 2) first('ieId', i);
+        break;
+      case 341:
+        first('ieName', i);
+        break;
+    }
+  });
+  return Object.freeze(o);
+}
+
+/**
+ * Turns a definition into the flat program the data path runs. `extra`
+ * maps further elements (by `elementKey`) to columns; it is consulted
+ * before the schema's map.
+ */
+export function compileTemplate(def: TemplateDef, extra?: ElementTargets): CompiledTemplate {
   const n = def.fields.length;
   const offsets = new Int32Array(n);
   const lengths = new Int32Array(n);
@@ -288,12 +563,9 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   let off = 0;
   let fixed = true;
   let minLen = 0;
-  let unknown = 0;
-  let optSystemInit = -1;
-  let optSampling = -1;
-  let optSamplingSpace = -1;
+  const unknownIndices: number[] = [];
   // Best candidate per slot: one per column, three for time (start, end, observation), one for duration.
-  const best = new Map<string, { field: number; rank: number }>();
+  const best = new Map<string, { field: number; rank: number; t: ElementTarget }>();
 
   for (let i = 0; i < n; i++) {
     const f = def.fields[i];
@@ -306,42 +578,56 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
       off += f.length;
       minLen += f.length;
     }
-    if (isOptions) {
-      // NetFlow v9 scope fields are scope types, not elements (2 is "interface", not packetDeltaCount).
-      if (f.enterprise !== 0 || (def.version === 9 && i < def.scopeFieldCount)) continue;
-      if (f.id === 160 && f.length === 8) optSystemInit = i;
-      else if ((f.id === 34 || f.id === 305 || f.id === 50) && f.length >= 1 && f.length <= 8 && optSampling < 0) optSampling = i;
-      else if (f.id === 306 && f.length >= 1 && f.length <= 8) optSamplingSpace = i;
+    if (isOptions) continue;
+    const k = elementKey(f.enterprise, f.id);
+    const mapped = extra?.get(k);
+    const found = mapped ?? TARGETS.get(k);
+    // Addresses mapped by configuration take the family from the length.
+    const target = mapped !== undefined && mapped.op === OP_IP4 && f.length === 16 ? { ...mapped, op: OP_IP6 } : found;
+    if (!target || !fitsLength(target.op, target.arg, f.length)) {
+      if (!(f.enterprise === 0 && IGNORED.has(f.id))) unknownIndices.push(i);
       continue;
     }
-    const t = f.enterprise === 0 ? TARGETS.get(f.id) : undefined;
-    if (!t || f.length === VARIABLE_LENGTH || !fitsLength(t.op, t.arg, f.length)) {
-      unknown++;
-      continue;
-    }
-    const key = t.op === OP_TIME ? `t${t.arg & 3}` : t.op === OP_DURATION ? 'dur' : t.op === OP_ICMP_TYPE || t.op === OP_ICMP_CODE ? `c${t.col}.${t.op}` : `c${t.col}`;
+    const key =
+      target.op === OP_TIME ? `t${target.arg & 3}` : target.op === OP_DURATION ? 'dur' : target.op === OP_ICMP_TYPE || target.op === OP_ICMP_CODE ? `c${target.col}.${target.op}` : `c${target.col}`;
     const prev = best.get(key);
-    if (!prev || t.rank < prev.rank) best.set(key, { field: i, rank: t.rank });
+    if (!prev || target.rank < prev.rank) best.set(key, { field: i, rank: target.rank, t: target });
   }
 
   let hasIcmpWhole = false;
   let hasIpVersion = false;
   let hasSampling = false;
+  let hasAppId = false;
+  let hasAppName = false;
+  let flags = 0;
   let family = 0;
-  for (const { field } of best.values()) {
-    const t = TARGETS.get(def.fields[field].id) as Target;
+  for (const { field, t } of best.values()) {
     ops[field] = t.op;
     cols[field] = t.col;
     args[field] = t.arg;
     if (t.col === C_ICMP && t.op !== OP_ICMP_TYPE && t.op !== OP_ICMP_CODE) hasIcmpWhole = true;
     if (t.col === C_IP_VERSION) hasIpVersion = true;
-    if (t.col === C_SAMPLING) hasSampling = true;
+    if (t.op === OP_SAMPLING || t.op === OP_SAMPLER_ID) hasSampling = true;
+    if (t.col === C_DSCP) flags |= FLAG_DSCP;
+    if (t.col === C_TOS) flags |= FLAG_TOS;
+    if (t.col === C_FW_EVENT || t.col === C_FW_EXT_EVENT || t.col === C_FORWARDING_STATUS) flags |= FLAG_ACTION;
+    if (t.col === C_APP_ID) hasAppId = true;
+    if (t.col === C_APP_NAME) hasAppName = true;
+    if (t.op === OP_ART_COUNT) flags |= FLAG_ART;
     if ((t.col === C_SRC_ADDR || t.col === C_DST_ADDR) && family === 0) family = t.op === OP_IP6 ? 6 : 4;
   }
+  if (hasAppId && !hasAppName) flags |= FLAG_APP_LOOKUP;
   if (hasIcmpWhole) {
     // The whole type*256+code wins over the split elements.
     for (let i = 0; i < n; i++) if (ops[i] === OP_ICMP_TYPE || ops[i] === OP_ICMP_CODE) ops[i] = OP_SKIP;
   }
+
+  const touched = new Set<number>([C_TIME_RECEIVED, C_EXPORTER, C_VERSION, C_DOMAIN, C_TEMPLATE, C_FLOW_START, C_FLOW_END, C_SAMPLING, C_SAMPLING_KNOWN, C_BYTES_SCALED, C_PACKETS_SCALED]);
+  for (let i = 0; i < n; i++) if (ops[i] !== OP_SKIP && cols[i] >= 0) touched.add(cols[i]);
+  if (family !== 0 && !hasIpVersion) touched.add(C_IP_VERSION);
+  if (flags & (FLAG_TOS | FLAG_DSCP)) touched.add(C_DSCP);
+  if (flags & FLAG_ACTION) touched.add(C_FLOW_ACTION);
+  if (flags & FLAG_APP_LOOKUP) touched.add(C_APP_NAME);
 
   return Object.freeze({
     def,
@@ -356,10 +642,11 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
     args,
     impliedIpVersion: hasIpVersion ? 0 : family,
     hasSampling,
-    unknownFields: unknown,
-    optSystemInit,
-    optSampling,
-    optSamplingSpace,
+    flags,
+    unknownFields: unknownIndices.length,
+    unknownIndices: Object.freeze(unknownIndices),
+    opt: isOptions ? optionsLayout(def) : NO_OPTIONS,
+    touched: Int16Array.from([...touched].sort((a, b) => a - b)),
   });
 }
 

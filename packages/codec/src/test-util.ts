@@ -205,3 +205,91 @@ function splitIpfixMessages(p: Uint8Array): Uint8Array[] {
   }
   return out.length ? out : [p];
 }
+
+// --- hand-built export packets ---------------------------------------------
+
+export const be = {
+  u8: (v: number): number[] => [v & 255],
+  u16: (v: number): number[] => [(v >> 8) & 255, v & 255],
+  u32: (v: number): number[] => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255],
+  u64: (v: number): number[] => [...be.u32(Math.floor(v / 2 ** 32)), ...be.u32(v >>> 0)],
+  ip4: (s: string): number[] => s.split('.').map(Number),
+  text: (s: string, len?: number): number[] => {
+    const b = [...new TextEncoder().encode(s)];
+    return len === undefined ? b : [...b, ...new Array<number>(Math.max(0, len - b.length)).fill(0)].slice(0, len);
+  },
+  /** IPFIX variable-length encoding (RFC 7011 §7): one length octet, or 255 and two. */
+  varlen: (bytes: number[]): number[] => (bytes.length < 255 ? [bytes.length, ...bytes] : [255, ...be.u16(bytes.length), ...bytes]),
+};
+
+/** A field specifier: [id, length] or [id, length, enterprise]. */
+export type Spec = readonly [id: number, length: number, enterprise?: number];
+
+/** Set of any kind: id, length, body. */
+export function set(id: number, body: number[]): number[] {
+  return [...be.u16(id), ...be.u16(body.length + 4), ...body];
+}
+
+function specs(fields: readonly Spec[], ipfix: boolean): number[] {
+  return fields.flatMap(([id, len, pen]) => (ipfix && pen ? [...be.u16(id | 0x8000), ...be.u16(len), ...be.u32(pen)] : [...be.u16(id), ...be.u16(len)]));
+}
+
+/** IPFIX template set (id 2) with one template record. */
+export function ipfixTemplate(templateId: number, fields: readonly Spec[]): number[] {
+  return set(2, [...be.u16(templateId), ...be.u16(fields.length), ...specs(fields, true)]);
+}
+
+/** IPFIX options template set (id 3): the first `scope` fields are scope fields. */
+export function ipfixOptionsTemplate(templateId: number, scope: number, fields: readonly Spec[]): number[] {
+  return set(3, [...be.u16(templateId), ...be.u16(fields.length), ...be.u16(scope), ...specs(fields, true)]);
+}
+
+/** NetFlow v9 template flowset (id 0). */
+export function v9Template(templateId: number, fields: readonly Spec[]): number[] {
+  return set(0, [...be.u16(templateId), ...be.u16(fields.length), ...specs(fields, false)]);
+}
+
+/** NetFlow v9 options template flowset (id 1): scope fields are (scope type, length). */
+export function v9OptionsTemplate(templateId: number, scope: readonly Spec[], fields: readonly Spec[]): number[] {
+  const s = specs(scope, false);
+  const f = specs(fields, false);
+  return set(1, [...be.u16(templateId), ...be.u16(s.length), ...be.u16(f.length), ...s, ...f]);
+}
+
+export interface HeaderOptions {
+  /** IPFIX export time / v9 unix_secs, seconds. */
+  readonly exportSec?: number;
+  readonly seq?: number;
+  readonly domain?: number;
+  /** v9 only: header sysUptime, ms. */
+  readonly uptime?: number;
+}
+
+export const EXPORT_SEC = 1_800_000_000;
+
+export function ipfixMessage(sets: number[][], h: HeaderOptions = {}): Uint8Array {
+  const body = sets.flat();
+  return Uint8Array.from([...be.u16(10), ...be.u16(16 + body.length), ...be.u32(h.exportSec ?? EXPORT_SEC), ...be.u32(h.seq ?? 0), ...be.u32(h.domain ?? 0), ...body]);
+}
+
+export function v9Packet(sets: number[][], count: number, h: HeaderOptions = {}): Uint8Array {
+  return Uint8Array.from([...be.u16(9), ...be.u16(count), ...be.u32(h.uptime ?? 3_600_000), ...be.u32(h.exportSec ?? EXPORT_SEC), ...be.u32(h.seq ?? 0), ...be.u32(h.domain ?? 0), ...sets.flat()]);
+}
+
+export interface V5Options extends HeaderOptions {
+  /** Header sampling field: mode in the top 2 bits, interval in the low 14. */
+  readonly sampling?: number;
+  readonly engine?: number;
+}
+
+/** A NetFlow v5 packet of `count` records (10.0.0.1:1000+i → 10.0.0.2:80, TCP, 1000 bytes, 10 packets, tos 0xb8). */
+export function v5Packet(count: number, h: V5Options = {}): Uint8Array {
+  const uptime = h.uptime ?? 3_600_000;
+  const header = [...be.u16(5), ...be.u16(count), ...be.u32(uptime), ...be.u32(h.exportSec ?? EXPORT_SEC), ...be.u32(0), ...be.u32(h.seq ?? 0), ...be.u16(h.engine ?? 0), ...be.u16(h.sampling ?? 0)];
+  const records: number[] = [];
+  for (let i = 0; i < count; i++) {
+    records.push(...be.ip4('10.0.0.1'), ...be.ip4('10.0.0.2'), ...be.ip4('0.0.0.0'), ...be.u16(1), ...be.u16(2), ...be.u32(10), ...be.u32(1000));
+    records.push(...be.u32(uptime - 2000), ...be.u32(uptime - 1000), ...be.u16(1000 + i), ...be.u16(80), 0, 0x1b, 6, 0xb8, ...be.u16(0), ...be.u16(0), 24, 24, 0, 0);
+  }
+  return Uint8Array.from([...header, ...records]);
+}

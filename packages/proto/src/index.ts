@@ -1,6 +1,7 @@
 // Generated code lives in ./gen (DO NOT EDIT there; run `pnpm proto`).
 export { ColumnarBatch as ColumnarBatchMsg, Column as ColumnMsg } from './gen/flowhound/v1/batch.ts';
-export { Template, TemplateField } from './gen/flowhound/v1/templates.ts';
+export { OptionsFact, Template, TemplateField } from './gen/flowhound/v1/templates.ts';
+export { ExporterStats, IngestReplicaStats, ListExportersRequest, ListExportersResponse } from './gen/flowhound/v1/exporters.ts';
 export {
   SearchRequest,
   Row,

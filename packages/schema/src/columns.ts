@@ -14,6 +14,12 @@
  */
 export type ColumnKind = 'u8' | 'u16' | 'u32' | 'u64' | 'time' | 'ip' | 'str';
 
+/** An enterprise-specific information element (RFC 7011 §3.2): private enterprise number and element id. */
+export interface EnterpriseIe {
+  readonly enterprise: number;
+  readonly id: number;
+}
+
 export interface ColumnDef {
   /** ClickHouse column name; also the name in CLI/JSON/CSV output. */
   readonly name: string;
@@ -22,21 +28,45 @@ export interface ColumnDef {
   readonly chType: string;
   /** ClickHouse compression codec expression, if not the table default. */
   readonly codec?: string;
-  /** IANA IPFIX information element ids that fill this column (PEN 0). */
+  /**
+   * Information element ids (PEN 0) that fill this column, best first: IANA
+   * IPFIX ids below 32768, and NetFlow v9 vendor field types from 32768 up
+   * (Cisco NSEL 33000–40005), which no IPFIX element id can equal.
+   */
   readonly ies: readonly number[];
+  /** Enterprise-specific elements that fill this column, after `ies` (RFC 5103 reverse elements: PEN 29305). */
+  readonly enterpriseIes: readonly EnterpriseIe[];
+  /** Computed by the decoder from other elements or from state (sampling, options data), not copied from one element. */
+  readonly derived: boolean;
   readonly description: string;
 }
 
-function col(
-  name: string,
-  kind: ColumnKind,
-  chType: string,
-  ies: readonly number[],
-  description: string,
-  codec?: string,
-): ColumnDef {
-  return Object.freeze({ name, kind, chType, ies: Object.freeze([...ies]), description, codec });
+interface ColOptions {
+  readonly codec?: string;
+  readonly pen?: ReadonlyArray<readonly [enterprise: number, id: number]>;
+  readonly derived?: boolean;
 }
+
+function col(name: string, kind: ColumnKind, chType: string, ies: readonly number[], description: string, opts: ColOptions | string = {}): ColumnDef {
+  const o: ColOptions = typeof opts === 'string' ? { codec: opts } : opts;
+  return Object.freeze({
+    name,
+    kind,
+    chType,
+    ies: Object.freeze([...ies]),
+    enterpriseIes: Object.freeze((o.pen ?? []).map(([enterprise, id]) => Object.freeze({ enterprise, id }))),
+    derived: o.derived ?? false,
+    description,
+    codec: o.codec,
+  });
+}
+
+/** RFC 5103 reverse-direction elements: the IANA element of the same id, PEN 29305. */
+const REV = 29305;
+/** Cisco (PEN 9) Application Response Time elements. */
+const CISCO = 9;
+/** Citrix NetScaler (PEN 5951). */
+const NETSCALER = 5951;
 
 /**
  * The columns of one flow record as an exporter sent it (after decoding and
@@ -58,8 +88,8 @@ export const FLOW_COLUMNS: readonly ColumnDef[] = Object.freeze([
   col('protocol', 'u8', 'UInt8', [4], 'IP protocol number'),
   col('tcp_flags', 'u16', 'UInt16', [6], 'union of TCP flags seen'),
   col('tos', 'u8', 'UInt8', [5], 'IP type of service / traffic class'),
-  col('bytes', 'u64', 'UInt64', [1, 85, 23], 'octets as received (not scaled by sampling)', 'T64, ZSTD(1)'),
-  col('packets', 'u64', 'UInt64', [2, 86, 24], 'packets as received (not scaled by sampling)', 'T64, ZSTD(1)'),
+  col('bytes', 'u64', 'UInt64', [1, 85, 23, 231], 'octets as received (not scaled by sampling); initiatorOctets for Cisco ASA', 'T64, ZSTD(1)'),
+  col('packets', 'u64', 'UInt64', [2, 86, 24, 298], 'packets as received (not scaled by sampling)', 'T64, ZSTD(1)'),
   col('input_if', 'u32', 'UInt32', [10], 'ingress interface ifIndex'),
   col('output_if', 'u32', 'UInt32', [14], 'egress interface ifIndex'),
   col('src_as', 'u32', 'UInt32', [16], 'source BGP AS'),
@@ -69,10 +99,63 @@ export const FLOW_COLUMNS: readonly ColumnDef[] = Object.freeze([
   col('dst_mask', 'u8', 'UInt8', [13, 30], 'destination prefix length'),
   col('ip_version', 'u8', 'UInt8', [60], 'IP version of the flow: 4 or 6'),
   col('icmp_type_code', 'u16', 'UInt16', [32, 139], 'ICMP type * 256 + code'),
-  col('vlan_id', 'u16', 'UInt16', [58], 'VLAN id'),
+  col('vlan_id', 'u16', 'UInt16', [58, 243], 'VLAN id'),
   col('flow_direction', 'u8', 'UInt8', [61], 'direction on the observing interface: 0 ingress, 1 egress'),
-  col('sampling_interval', 'u32', 'UInt32', [34, 305], 'one packet in N sampled; 0 when unknown'),
+  col('sampling_interval', 'u32', 'UInt32', [34, 305, 50], 'one packet in N sampled, as applied to bytes_scaled/packets_scaled; 0 when unknown'),
   col('flow_end_reason', 'u8', 'UInt8', [136], 'why the exporter ended the flow record'),
+  // --- schema version 2 ---------------------------------------------------
+  // RFC 5103 biflows: one record, both directions.
+  col('rev_bytes', 'u64', 'UInt64', [232], 'octets in the reverse direction (RFC 5103 biflow; responderOctets for Cisco ASA)', { codec: 'T64, ZSTD(1)', pen: [[REV, 1], [REV, 85], [REV, 23]] }),
+  col('rev_packets', 'u64', 'UInt64', [299], 'packets in the reverse direction (RFC 5103 biflow)', { codec: 'T64, ZSTD(1)', pen: [[REV, 2], [REV, 86], [REV, 24]] }),
+  col('rev_tcp_flags', 'u16', 'UInt16', [], 'union of TCP flags seen in the reverse direction (RFC 5103 biflow)', { pen: [[REV, 6]] }),
+  // Firewall (Cisco ASA NSEL, Palo Alto, Barracuda…) and NAT (NEL).
+  col('fw_event', 'u8', 'UInt8', [233, 40005], 'firewall event: 0 none, 1 created, 2 deleted, 3 denied, 4 alert, 5 update (IANA firewallEvent = Cisco NSEL NF_F_FW_EVENT)'),
+  col('fw_ext_event', 'u16', 'UInt16', [33002], 'Cisco NSEL extended event: 1001–1004 why a flow was denied, 2000 and up why it was deleted'),
+  col('ingress_acl', 'str', 'LowCardinality(String)', [33000], 'Cisco NSEL ingress ACL: ACL id, ACE id, extended ACE id in hex ("0f8e7ff3-fc1a030f-00000000"); empty when none'),
+  col('egress_acl', 'str', 'LowCardinality(String)', [33001], 'Cisco NSEL egress ACL, as ingress_acl'),
+  col('forwarding_status', 'u8', 'UInt8', [89], 'forwardingStatus (RFC 7270): top 2 bits 1 forwarded, 2 dropped, 3 consumed; low 6 bits the reason'),
+  col('flow_action', 'u8', 'UInt8', [], '1 permitted, 2 denied, 0 unknown: from fw_event (3 denied; 1, 2, 5 permitted), fw_ext_event (1001–1999 denied), else forwarding_status (dropped: denied; forwarded, consumed: permitted)', { derived: true }),
+  col('post_nat_src_addr', 'ip', 'IPv6', [225, 281, 40001], 'source address after NAT', 'ZSTD(1)'),
+  col('post_nat_dst_addr', 'ip', 'IPv6', [226, 282, 40002], 'destination address after NAT', 'ZSTD(1)'),
+  col('post_napt_src_port', 'u16', 'UInt16', [227, 40003], 'source port after NAPT'),
+  col('post_napt_dst_port', 'u16', 'UInt16', [228, 40004], 'destination port after NAPT'),
+  col('nat_event', 'u8', 'UInt8', [230], 'NAT event (IANA natEvent: 1 create, 2 delete, 3 pool exhausted, …)'),
+  col('port_range_start', 'u16', 'UInt16', [361], 'NAT port block: first port'),
+  col('port_range_end', 'u16', 'UInt16', [362], 'NAT port block: last port'),
+  col('port_range_step', 'u16', 'UInt16', [363], 'NAT port block: step size'),
+  col('port_range_ports', 'u16', 'UInt16', [364], 'NAT port block: number of ports'),
+  // Application identity.
+  col('app_id', 'str', 'LowCardinality(String)', [95], 'application id as "engine:selector" (NBAR: "13:453"; PEN-based engine 20: "20:pen:selector")'),
+  col('app_name', 'str', 'LowCardinality(String)', [96], 'application name: sent in the record, or learnt for app_id from options data (IEs 95 + 96, else 94)'),
+  // Layer 3 / layer 2 details.
+  col('min_ttl', 'u8', 'UInt8', [52], 'smallest TTL / hop limit seen'),
+  col('max_ttl', 'u8', 'UInt8', [53], 'largest TTL / hop limit seen'),
+  col('dscp', 'u8', 'UInt8', [195], 'DSCP: ipDiffServCodePoint, else tos >> 2'),
+  col('post_vlan_id', 'u16', 'UInt16', [59, 254], 'VLAN id after the observation point'),
+  col('mpls_label', 'u32', 'UInt32', [70], 'top MPLS label (20-bit label value of mplsTopLabelStackSection)'),
+  col('src_mac', 'str', 'LowCardinality(String)', [56], 'source MAC address (aa:bb:cc:dd:ee:ff)'),
+  col('dst_mac', 'str', 'LowCardinality(String)', [80], 'destination MAC address'),
+  col('post_src_mac', 'str', 'LowCardinality(String)', [81], 'source MAC address after the observation point'),
+  col('post_dst_mac', 'str', 'LowCardinality(String)', [57], 'destination MAC address after the observation point'),
+  col('input_if_name', 'str', 'LowCardinality(String)', [], 'name of input_if, learnt from options data (interfaceName 82, else interfaceDescription 83)', { derived: true }),
+  col('output_if_name', 'str', 'LowCardinality(String)', [], 'name of output_if, learnt from options data', { derived: true }),
+  // HTTP and application response time.
+  col('http_host', 'str', 'String', [460], 'HTTP request host', { pen: [[NETSCALER, 142]] }),
+  col('http_url', 'str', 'String', [461], 'HTTP request target (URL path)', { pen: [[NETSCALER, 130]] }),
+  col('client_nw_delay_ms', 'u32', 'UInt32', [], 'client network delay, ms (Cisco ART client network time per new connection)', { pen: [[CISCO, 9316]] }),
+  col('server_nw_delay_ms', 'u32', 'UInt32', [], 'server network delay, ms (Cisco ART server network time per new connection)', { pen: [[CISCO, 9319]] }),
+  col('app_delay_ms', 'u32', 'UInt32', [], 'application delay, ms (Cisco ART server response time per response)', { pen: [[CISCO, 9306]] }),
+  // TCP flag counters.
+  col('tcp_syn_count', 'u64', 'UInt64', [218], 'TCP packets with SYN', 'T64, ZSTD(1)'),
+  col('tcp_fin_count', 'u64', 'UInt64', [219], 'TCP packets with FIN', 'T64, ZSTD(1)'),
+  col('tcp_rst_count', 'u64', 'UInt64', [220], 'TCP packets with RST', 'T64, ZSTD(1)'),
+  col('tcp_psh_count', 'u64', 'UInt64', [221], 'TCP packets with PSH', 'T64, ZSTD(1)'),
+  col('tcp_ack_count', 'u64', 'UInt64', [222], 'TCP packets with ACK', 'T64, ZSTD(1)'),
+  col('tcp_urg_count', 'u64', 'UInt64', [223], 'TCP packets with URG', 'T64, ZSTD(1)'),
+  // Sampling.
+  col('bytes_scaled', 'u64', 'UInt64', [], 'bytes × sampling_interval; bytes as received when the rate is unknown', { codec: 'T64, ZSTD(1)', derived: true }),
+  col('packets_scaled', 'u64', 'UInt64', [], 'packets × sampling_interval; packets as received when the rate is unknown', { codec: 'T64, ZSTD(1)', derived: true }),
+  col('sampling_known', 'u8', 'UInt8', [], '1 when the sampling rate is known (exporter or configuration), 0 when bytes_scaled/packets_scaled are unscaled guesses', { derived: true }),
 ]);
 
 /**
@@ -82,7 +165,7 @@ export const FLOW_COLUMNS: readonly ColumnDef[] = Object.freeze([
  */
 export const CONVERSATION_COLUMNS: readonly ColumnDef[] = Object.freeze([
   ...FLOW_COLUMNS,
-  col('enrichment_version', 'u32', 'UInt32', [], 'version of the enrichment data that enriched the conversation'),
+  col('enrichment_version', 'u32', 'UInt32', [], 'version of the enrichment data that enriched the conversation', { derived: true }),
 ]);
 
 export interface TableDef {
@@ -118,7 +201,7 @@ export const CONVERSATIONS_TABLE: TableDef = Object.freeze({
 export const TABLES: readonly TableDef[] = Object.freeze([FLOWS_TABLE, CONVERSATIONS_TABLE]);
 
 /** Bumped whenever a column is added; carried in every bus batch. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export function columnByName(columns: readonly ColumnDef[], name: string): ColumnDef | undefined {
   for (const c of columns) if (c.name === name) return c;

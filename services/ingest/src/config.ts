@@ -1,10 +1,33 @@
 import { hostname } from 'node:os';
 import { hostPort, validateConfig, z } from '@flowhound/runtime';
+import { parseCidr } from './allowlist.ts';
+
+/** An IPv4 or IPv6 network (`192.0.2.0/24`, `2001:db8::/32`) or a single address. */
+const cidr = z.string().superRefine((s, ctx) => {
+  try {
+    parseCidr(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
 
 export const ingestConfigSchema = z
   .object({
     /** UDP listen addresses; any version on any port, told apart by the header. */
     listen: z.array(hostPort).min(1).default(['0.0.0.0:2055', '0.0.0.0:4739']),
+    /** IPFIX over TCP (RFC 7011 §10) listen addresses; [] for none. NetFlow v9 over TCP is not defined and refused. */
+    listenTcp: z.array(hostPort).default(['0.0.0.0:4739']),
+    /** Open TCP connections accepted per worker; more are closed at once (and counted). */
+    tcpMaxConnections: z.number().int().min(1).max(65536).default(256),
+    /**
+     * Decoding threads. 1 decodes on the main thread; N > 1 starts N
+     * worker threads that each bind every listen address (SO_REUSEPORT: the
+     * kernel spreads exporters over them) and share templates through the
+     * main thread and the registry.
+     */
+    workers: z.number().int().min(1).max(64).default(1),
+    /** Exporters (CIDRs, IPv4 or IPv6) whose packets are decoded; others are counted and dropped. [] allows all. */
+    allow: z.array(cidr).default([]),
     /** Kernel receive buffer per socket (bytes); bursts wait here. */
     receiveBufferBytes: z.number().int().min(65536).default(16 * 1024 * 1024),
     /** Rows per bus message: tens of KB, since JetStream costs per message. */
@@ -17,7 +40,9 @@ export const ingestConfigSchema = z
     holdMaxSets: z.number().int().min(0).default(10_000),
     holdMaxBytes: z.number().int().min(0).default(64 * 1024 * 1024),
     holdMaxAgeMs: z.number().int().min(0).default(30_000),
-    /** Unique name of this replica; goes into batch ids and template records. */
+    /** How often per-exporter statistics go to the registry (KV bucket fh_exporters), ms. */
+    statsIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
+    /** Unique name of this replica; goes into batch ids, template records and exporter statistics. */
     replicaId: z.string().min(1).default(`${hostname()}-${process.pid}`),
   })
   .strict();

@@ -1,16 +1,18 @@
-import dgram from 'node:dgram';
-import { isIP } from 'node:net';
 import { context, trace, type Meter } from '@opentelemetry/api';
-import { encodeBatch, subjects, traceHeaders, type Bus } from '@flowhound/bus';
-import { FlowDecoder, type FlowSink, type HeldSet } from '@flowhound/codec';
-import { RateLimitedLog, splitHostPort, type Component, type Logger } from '@flowhound/runtime';
-import { ColumnarBatch, FLOW_COLUMNS, parseIp } from '@flowhound/schema';
+import { subjects, traceHeaders, type Bus } from '@flowhound/bus';
+import type { TemplateDef } from '@flowhound/codec';
+import { RateLimitedLog, type Component, type Logger } from '@flowhound/runtime';
 import type { IngestConfig } from './config.ts';
-import { IngestCounters, registerIngestMetrics } from './metrics.ts';
-import { heldKey, RegistryTemplateStore } from './templates.ts';
+import { ExporterBook } from './exporters.ts';
+import { IngestCounters, registerIngestMetrics, type ReceiverCounters } from './metrics.ts';
+import { RegistryOptions, type Fact } from './options.ts';
+import { Receiver, type BoundPort } from './receiver.ts';
+import { byPort, readSocketDrops } from './socket-drops.ts';
+import { RegistryTemplates } from './templates.ts';
+import { WorkerPool } from './workers.ts';
 
-/** How long a held set waiting for its template keeps later sets of its exporter waiting. */
-const HOLD_ORDER_GRACE_MS = 2000;
+/** Denied exporters named one by one in the metric's `exporter` label; the rest are `other`. */
+const MAX_DENIED_LABELS = 64;
 
 export interface IngestDeps {
   readonly bus: Bus;
@@ -19,113 +21,191 @@ export interface IngestDeps {
 }
 
 /**
- * Receives NetFlow v5/v9 and IPFIX over UDP, decodes into columnar batches
- * and publishes them to the bus. Packets from all sockets share one decoder
- * and one batch; the message handler is synchronous and allocation-light.
+ * Receives NetFlow v5/v9 and IPFIX over UDP, and IPFIX over TCP, decodes
+ * into columnar batches and publishes them to the bus.
+ *
+ * With `workers: 1` one Receiver decodes on the main thread. With more,
+ * each worker thread runs its own Receiver on the same ports
+ * (SO_REUSEPORT) and posts encoded batches here; the main thread alone
+ * talks to the bus and to the registry (templates, exporter statistics),
+ * so the in-memory bus of standalone and JetStream behave the same.
  */
-export class IngestService implements Component, FlowSink {
+export class IngestService implements Component {
   readonly name = 'ingest';
   readonly counters = new IngestCounters();
-  readonly templates: RegistryTemplateStore;
-  batch: ColumnarBatch;
+  readonly registry: RegistryTemplates;
+  readonly options: RegistryOptions;
+  readonly book: ExporterBook;
+  /** The main-thread decoder (workers = 1). */
+  receiver: Receiver | undefined;
+  pool: WorkerPool | undefined;
+  /** Bound UDP ports (port 0 in the config becomes the kernel's choice). */
+  boundPorts: number[] = [];
+  /** Bound TCP ports. */
+  tcpPorts: number[] = [];
   private readonly config: Readonly<IngestConfig>;
   private readonly deps: IngestDeps;
-  private readonly decoder: FlowDecoder;
-  private readonly sockets: dgram.Socket[] = [];
-  private readonly exporterCache = new Map<string, Uint8Array>();
-  private readonly held = new Map<string, HeldSet[]>();
-  private heldCount = 0;
-  private heldBytes = 0;
   private readonly inflight = new Set<Promise<void>>();
   private readonly warn: RateLimitedLog;
   private flushTimer: NodeJS.Timeout | undefined;
-  private seq = 0;
-  private lastFlush = Date.now();
-  boundPorts: number[] = [];
+  private statsTimer: NodeJS.Timeout | undefined;
+  private writeTimer: NodeJS.Timeout | undefined;
+  private sockets: { port: number; drops: number; queued: number }[] = [];
+  /** Drops of sockets that closed (a restarted worker), per port, so the counter never goes back. */
+  private readonly socketDropsGone = new Map<number, number>();
+  private readonly socketDropsSeen = new Map<number, { port: number; drops: number }>();
+  private writing: Promise<void> | undefined;
 
   constructor(config: Readonly<IngestConfig>, deps: IngestDeps) {
     this.config = config;
     this.deps = deps;
-    this.batch = new ColumnarBatch(FLOW_COLUMNS, config.batchRows);
     this.warn = new RateLimitedLog(deps.log);
-    this.templates = new RegistryTemplateStore(deps.bus, deps.log, config.replicaId, (k) => this.release(k));
-    this.decoder = new FlowDecoder({ templates: this.templates, sink: this, onMissingTemplate: (s) => this.hold(s) });
+    this.registry = new RegistryTemplates(deps.bus, deps.log, config.replicaId, (exporter, def) => this.onRemoteTemplate(exporter, def));
+    this.options = new RegistryOptions(deps.bus, deps.log, config.replicaId, (f) => this.onRemoteOptions(f));
+    this.book = new ExporterBook(config.replicaId, deps.log);
   }
 
-  get decoderCounters(): Record<string, number> {
-    return { ...(this.decoder.counters as unknown as Record<string, number>) };
+  private onRemoteOptions(f: Fact): void {
+    this.receiver?.applyOptions(f);
+    this.pool?.applyOptions(f);
+  }
+
+  private onRemoteTemplate(exporter: string, def: TemplateDef): void {
+    this.receiver?.applyTemplate(exporter, def);
+    this.pool?.applyTemplate(exporter, def);
   }
 
   async start(): Promise<void> {
-    registerIngestMetrics(this.deps.meter, this.counters, () => this.decoderCounters, () => ({
-      kv_writes: this.templates.kvWrites,
-      kv_write_errors: this.templates.kvWriteErrors,
-      remote: this.templates.remoteTemplates,
-    }));
-    await this.templates.start();
-    for (const addr of this.config.listen) this.sockets.push(await this.bind(addr));
-    this.flushTimer = setInterval(() => this.tick(), Math.max(10, Math.floor(this.config.flushIntervalMs / 2)));
-  }
-
-  private bind(addr: string): Promise<dgram.Socket> {
-    const { host, port } = splitHostPort(addr);
-    const type = isIP(host) === 6 ? 'udp6' : 'udp4';
-    const sock = dgram.createSocket({ type, reuseAddr: true, recvBufferSize: this.config.receiveBufferBytes });
-    sock.on('message', (msg, rinfo) => this.onPacket(msg, rinfo.address));
-    return new Promise((resolve, reject) => {
-      sock.once('error', (err) => reject(new Error(`cannot listen on udp ${addr}: ${err.message}`, { cause: err })));
-      sock.bind(port, host, () => {
-        sock.removeAllListeners('error');
-        sock.on('error', (err) => this.deps.log.error({ err, addr }, 'socket error'));
-        this.boundPorts.push(sock.address().port);
-        this.deps.log.info({ addr: `${host}:${sock.address().port}` }, 'listening for NetFlow/IPFIX');
-        resolve(sock);
-      });
+    const c = this.config;
+    const emit = (bytes: Uint8Array, id: string, rows: number) => this.publishBatch(bytes, id, rows);
+    const options = (f: Fact) => this.options.learnt(f);
+    // Batch ids must not repeat after a restart within the bus's (2 min) and ClickHouse's de-duplication windows.
+    const batchPrefix = `${c.replicaId}@${Date.now().toString(36)}`;
+    if (c.workers === 1) this.receiver = new Receiver(c, { index: -1, batchPrefix, reusePort: false, sync: this.registry, options, emit, log: this.deps.log });
+    registerIngestMetrics(this.deps.meter, {
+      publish: this.counters,
+      receiver: () => this.receiverCounters(),
+      decoder: () => this.decoderCounters(),
+      templates: () => ({
+        kv_writes: this.registry.kvWrites,
+        kv_write_errors: this.registry.kvWriteErrors,
+        remote: this.registry.remoteTemplates,
+        options_kv_writes: this.options.kvWrites,
+        options_kv_write_errors: this.options.kvWriteErrors,
+        options_remote: this.options.remoteFacts,
+      }),
+      denied: () => this.deniedByExporter(),
+      sockets: () => this.sockets,
     });
-  }
-
-  /** Hot path: one call per datagram. */
-  onPacket(msg: Buffer, address: string): void {
-    const c = this.counters;
-    c.packets++;
-    c.bytes += msg.length;
-    let ex = this.exporterCache.get(address);
-    if (ex === undefined) {
-      ex = new Uint8Array(16);
-      parseIp(address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address, ex);
-      if (this.exporterCache.size > 100_000) this.exporterCache.clear();
-      this.exporterCache.set(address, ex);
+    let ports: BoundPort[];
+    try {
+      // Templates and facts the registry holds reach the receiver (or, below, each worker) before any packet.
+      await this.registry.start();
+      await this.options.start();
+      await this.book.start(this.deps.bus);
+      if (this.receiver) {
+        await this.receiver.listen();
+        ports = this.receiver.ports;
+      } else {
+        this.pool = new WorkerPool(c, { log: this.deps.log, registry: this.registry, options: this.options, book: this.book, emit, batchPrefix, onRestart: () => this.counters.workerRestarts++ });
+        await this.pool.start();
+        ports = this.pool.ports;
+      }
+    } catch (err) {
+      // The listeners closed themselves; let go of the registry's watches too.
+      this.pool = undefined;
+      await Promise.allSettled([this.registry.stop(), this.options.stop()]);
+      throw err;
     }
-    const exporter = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-    this.decoder.decode(msg, exporter, ex, Date.now());
+    if (this.receiver) this.flushTimer = setInterval(() => this.receiver?.tick(), Math.max(10, Math.floor(c.flushIntervalMs / 2)));
+    this.boundPorts = ports.filter((p) => p.transport === 'udp').map((p) => p.port);
+    this.tcpPorts = ports.filter((p) => p.transport === 'tcp').map((p) => p.port);
+    this.statsTimer = setInterval(() => void this.collect(), Math.min(1000, c.statsIntervalMs));
+    this.writeTimer = setInterval(() => void this.writeStats(), c.statsIntervalMs);
+    this.statsTimer.unref();
+    this.writeTimer.unref();
+    if (c.workers > 1) this.deps.log.info({ workers: c.workers, udp: this.boundPorts, tcp: this.tcpPorts }, 'ingest workers listening');
   }
 
-  /** FlowSink: the row to write next; a full batch goes to the bus first. */
-  next(): number {
-    if (this.batch.rows >= this.batch.capacity) this.flush();
-    return this.batch.rows++;
+  /** Receiver counters, summed over the decoding threads. */
+  receiverCounters(): ReceiverCounters {
+    return this.receiver?.counters ?? this.pool!.counters();
   }
 
-  private tick(): void {
-    const now = Date.now();
-    if (this.batch.rows > 0 && now - this.lastFlush >= this.config.flushIntervalMs) this.flush();
-    this.expireHeld(now);
+  decoderCounters(): Record<string, number> {
+    return this.receiver ? this.receiver.decoderCounters() : (this.pool?.decoderCounters() ?? {});
   }
 
-  /** Encodes the current batch, hands it to the bus, starts a fresh one. */
-  flush(): void {
-    this.lastFlush = Date.now();
-    const b = this.batch;
-    if (b.rows === 0) return;
-    const rows = b.rows;
-    const id = `${this.config.replicaId}:${++this.seq}`;
-    const bytes = encodeBatch(b, id, 'ingest');
-    b.reset();
+  /** Denied packets per source for the metric, at most MAX_DENIED_LABELS labels plus `other`. */
+  private deniedByExporter(): Map<string, number> {
+    const out = new Map<string, number>();
+    let other = 0;
+    for (const t of this.book.totals()) {
+      if (t.packetsDenied === 0) continue;
+      if (out.size < MAX_DENIED_LABELS) out.set(t.exporter, t.packetsDenied);
+      else other += t.packetsDenied;
+    }
+    if (other > 0) out.set('other', other);
+    return out;
+  }
+
+  /** Brings the exporter book and the kernel's socket counters up to date. */
+  async collect(): Promise<void> {
+    if (this.receiver) this.book.update(0, this.receiver.exporterSnapshots());
+    const socks = await readSocketDrops(new Set(this.boundPorts)).catch(() => undefined);
+    if (!socks) return;
+    // Per-socket counters restart with a new socket; keep what closed sockets had dropped.
+    const now = new Set<number>();
+    for (const s of socks) {
+      now.add(s.inode);
+      this.socketDropsSeen.set(s.inode, { port: s.port, drops: s.drops });
+    }
+    for (const [inode, s] of this.socketDropsSeen) {
+      if (now.has(inode)) continue;
+      this.socketDropsGone.set(s.port, (this.socketDropsGone.get(s.port) ?? 0) + s.drops);
+      this.socketDropsSeen.delete(inode);
+    }
+    const ports = new Map<number, { port: number; drops: number; queued: number }>();
+    for (const p of byPort(socks)) ports.set(p.port, p);
+    for (const [port, drops] of this.socketDropsGone) {
+      const p = ports.get(port);
+      if (p) p.drops += drops;
+      else ports.set(port, { port, drops, queued: 0 });
+    }
+    this.sockets = [...ports.values()].sort((a, b) => a.port - b.port);
+  }
+
+  /** Kernel receive-buffer drops of this replica's UDP sockets. */
+  get socketDrops(): number {
+    let n = 0;
+    for (const s of this.sockets) n += s.drops;
+    return n;
+  }
+
+  /** Writes exporter statistics to the registry; one write at a time. */
+  async writeStats(): Promise<void> {
+    if (this.writing) return this.writing;
+    const r = this.receiverCounters();
+    this.writing = this.book
+      .write({
+        socketDrops: this.socketDrops,
+        packetsDenied: r.denied + r.tcpDenied,
+        recordsDropped: this.counters.rowsDropped,
+        tcpConnections: r.tcpOpen,
+        workers: this.config.workers,
+      })
+      .catch((err: unknown) => this.warn.warn('stats', { err }, 'could not write exporter statistics'))
+      .finally(() => (this.writing = undefined));
+    return this.writing;
+  }
+
+  /** An encoded batch from a decoding thread: hands it to the bus unless too much is waiting already. */
+  publishBatch(bytes: Uint8Array, id: string, rows: number): void {
     const c = this.counters;
     if (c.pendingBytes + bytes.byteLength > this.config.maxPendingBytes) {
       c.batchesDropped++;
       c.rowsDropped += rows;
-      this.warn.warn('backlog', { pendingBytes: c.pendingBytes }, 'the bus is not keeping up; dropping a batch');
+      this.warn.warn('backlog', { pendingBytes: c.pendingBytes }, 'the bus is not keeping up; dropping a batch (see docs/ingest.md, "why are my flows missing")');
       return;
     }
     c.pendingBytes += bytes.byteLength;
@@ -159,76 +239,17 @@ export class IngestService implements Component, FlowSink {
     c.rowsDropped += rows;
   }
 
-  private hold(s: HeldSet): void {
-    const c = this.counters;
-    if (this.heldCount >= this.config.holdMaxSets || this.heldBytes + s.data.byteLength > this.config.holdMaxBytes) {
-      c.heldDropped++;
-      this.warn.warn('hold-full', { exporter: s.exporter, templateId: s.templateId }, 'too many data sets wait for templates; dropping one');
-      return;
-    }
-    const k = heldKey(s.exporter, s.version, s.domain);
-    let list = this.held.get(k);
-    if (!list) this.held.set(k, (list = []));
-    list.push(s);
-    this.heldCount++;
-    this.heldBytes += s.data.byteLength;
-    c.held++;
-  }
-
-  /**
-   * Decodes held sets of one exporter/domain whose template is now known,
-   * in arrival order. A set still waiting for its template holds back the
-   * sets behind it for a short grace period: options data (system init
-   * time, sampling) usually precedes the data it applies to, and its
-   * template may arrive a moment after the data templates.
-   */
-  private release(key: string, now = Date.now()): void {
-    const list = this.held.get(key);
-    if (!list) return;
-    let keep = 0;
-    let blocked = false;
-    for (const s of list) {
-      const known = this.templates.get(s.exporter, s.version, s.domain, s.templateId) !== undefined;
-      if (known && !blocked) {
-        this.heldCount--;
-        this.heldBytes -= s.data.byteLength;
-        this.counters.heldReleased++;
-        this.decoder.decodeHeldSet(s);
-        continue;
-      }
-      if (!known && now - s.receivedMs < HOLD_ORDER_GRACE_MS) blocked = true;
-      list[keep++] = s;
-    }
-    list.length = keep;
-    if (keep === 0) this.held.delete(key);
-  }
-
-  private expireHeld(now: number): void {
-    if (this.heldCount === 0) return;
-    for (const [k, list] of this.held) {
-      let keep = 0;
-      for (const s of list) {
-        if (now - s.receivedMs > this.config.holdMaxAgeMs) {
-          this.heldCount--;
-          this.heldBytes -= s.data.byteLength;
-          this.counters.heldDropped++;
-          this.warn.warn('hold-expired', { exporter: s.exporter, version: s.version, domain: s.domain, templateId: s.templateId }, `template ${s.templateId} from ${s.exporter} domain ${s.domain} not received within ${this.config.holdMaxAgeMs} ms; dropping held data`);
-        } else {
-          list[keep++] = s;
-        }
-      }
-      list.length = keep;
-      if (keep === 0) this.held.delete(k);
-      else this.release(k, now);
-    }
-  }
-
   async stop(): Promise<void> {
     clearInterval(this.flushTimer);
-    await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    this.sockets.length = 0;
-    this.flush();
+    clearInterval(this.statsTimer);
+    clearInterval(this.writeTimer);
+    if (this.receiver) await this.receiver.close();
+    if (this.pool) await this.pool.stop();
     await Promise.all([...this.inflight]);
-    await this.templates.stop();
+    await this.writing;
+    await this.collect();
+    await this.writeStats();
+    await this.registry.stop();
+    await this.options.stop();
   }
 }

@@ -12,30 +12,100 @@ export function heldKey(exporter: string, version: number, domain: number): stri
 }
 
 /**
- * The decoder's template store for one ingest replica: a local compiled
- * cache in front of the registry's KV bucket. Templates this replica
- * receives are written to the bucket; templates any replica wrote arrive by
- * the bucket's watch, so data decodes wherever its template came in.
+ * Where a decoder's template news goes: to the registry directly (one
+ * decoding thread), or to the main thread, which writes the registry and
+ * tells the other workers (several decoding threads).
  */
-export class RegistryTemplateStore implements TemplateStore {
+export interface TemplateSync {
+  /** A template new or changed in a packet. */
+  put(exporter: string, def: TemplateDef): void;
+  /** An unchanged template came again; called at most every few minutes per template. */
+  refreshed(exporter: string, def: TemplateDef): void;
+  withdraw(exporter: string, version: number, domain: number, templateId: number): void;
+}
+
+/**
+ * The decoder's template store in one decoding thread: compiled templates
+ * in memory. Templates from the thread's own packets go to `sync`; those
+ * learnt elsewhere (another worker, another replica, the registry at
+ * start) arrive through `apply`. Either way held data sets of that
+ * exporter are re-examined.
+ */
+export class ReceiverTemplateStore implements TemplateStore {
   readonly local = new MemoryTemplateStore();
+  private readonly sync: TemplateSync;
+  private readonly onTemplate: (key: string) => void;
+  private readonly refreshedAt = new Map<string, number>();
+
+  constructor(sync: TemplateSync, onTemplate: (key: string) => void) {
+    this.sync = sync;
+    this.onTemplate = onTemplate;
+  }
+
+  get(exporter: string, version: number, domain: number, templateId: number): CompiledTemplate | undefined {
+    return this.local.get(exporter, version, domain, templateId);
+  }
+
+  put(exporter: string, def: TemplateDef): void {
+    this.local.put(exporter, def);
+    this.refreshedAt.set(templateKvKey(exporter, def.version, def.domain, def.templateId), Date.now());
+    this.onTemplate(heldKey(exporter, def.version, def.domain));
+    this.sync.put(exporter, def);
+  }
+
+  refreshed(exporter: string, def: TemplateDef): void {
+    // Called per template record an exporter repeats: tell the registry only every few minutes.
+    const k = templateKvKey(exporter, def.version, def.domain, def.templateId);
+    const now = Date.now();
+    const at = this.refreshedAt.get(k);
+    if (at !== undefined && now - at < REFRESH_MS / 2) return;
+    this.refreshedAt.set(k, now);
+    this.sync.refreshed(exporter, def);
+  }
+
+  withdraw(exporter: string, version: number, domain: number, templateId: number): void {
+    this.local.withdraw(exporter, version, domain, templateId);
+    this.sync.withdraw(exporter, version, domain, templateId);
+  }
+
+  /** A template learnt elsewhere: stored without telling anyone. */
+  apply(exporter: string, def: TemplateDef): void {
+    this.local.put(exporter, def);
+    this.refreshedAt.set(templateKvKey(exporter, def.version, def.domain, def.templateId), Date.now());
+    this.onTemplate(heldKey(exporter, def.version, def.domain));
+  }
+
+  applyWithdraw(exporter: string, version: number, domain: number, templateId: number): void {
+    this.local.withdraw(exporter, version, domain, templateId);
+  }
+}
+
+/**
+ * One replica's side of the template registry's KV bucket. Templates this
+ * replica's decoders receive are written to the bucket (when new, changed,
+ * or due for a refresh); templates any other replica wrote arrive by the
+ * bucket's watch and go to `onRemote`, so data decodes wherever its
+ * template came in. Also remembers every template it knows, so a worker
+ * that starts later is handed them all.
+ */
+export class RegistryTemplates implements TemplateSync {
   kvWrites = 0;
   kvWriteErrors = 0;
   remoteTemplates = 0;
   private readonly bus: Bus;
   private readonly log: Logger;
   private readonly replicaId: string;
-  private readonly onTemplate: (key: string) => void;
+  private readonly onRemote: (exporter: string, def: TemplateDef) => void;
   private readonly announced = new Map<string, { t: Template; at: number }>();
   private kv: KvBucket | undefined;
   private watch: Subscription | undefined;
   private readonly pending = new Set<Promise<void>>();
 
-  constructor(bus: Bus, log: Logger, replicaId: string, onTemplate: (key: string) => void) {
+  constructor(bus: Bus, log: Logger, replicaId: string, onRemote: (exporter: string, def: TemplateDef) => void) {
     this.bus = bus;
     this.log = log;
     this.replicaId = replicaId;
-    this.onTemplate = onTemplate;
+    this.onRemote = onRemote;
   }
 
   async start(): Promise<void> {
@@ -54,18 +124,16 @@ export class RegistryTemplateStore implements TemplateStore {
       if (mine && sameTemplate(mine.t, t)) return;
       this.announced.set(k, { t, at: Number(t.receivedAtMs) });
       this.remoteTemplates++;
-      this.local.put(t.exporter, fromProto(t));
-      this.onTemplate(heldKey(t.exporter, t.version, t.observationDomainId));
+      this.onRemote(t.exporter, fromProto(t));
     });
   }
 
-  get(exporter: string, version: number, domain: number, templateId: number): CompiledTemplate | undefined {
-    return this.local.get(exporter, version, domain, templateId);
+  /** Every template this replica knows (its own and the registry's). */
+  *known(): IterableIterator<{ exporter: string; def: TemplateDef }> {
+    for (const { t } of this.announced.values()) yield { exporter: t.exporter, def: fromProto(t) };
   }
 
   put(exporter: string, def: TemplateDef): void {
-    this.local.put(exporter, def);
-    this.onTemplate(heldKey(exporter, def.version, def.domain));
     this.announce(exporter, def);
   }
 
@@ -98,12 +166,15 @@ export class RegistryTemplateStore implements TemplateStore {
   }
 
   withdraw(exporter: string, version: number, domain: number, templateId: number): void {
-    this.local.withdraw(exporter, version, domain, templateId);
-    if (templateId >= 0) {
-      const k = templateKvKey(exporter, version, domain, templateId);
-      this.announced.delete(k);
-      void this.kv?.delete(k).catch(() => {});
+    if (templateId < 0) {
+      // Withdraw-all of a domain: forget it here; registry entries expire unless re-sent.
+      const prefix = templateKvKey(exporter, version, domain, 0).slice(0, -1);
+      for (const k of this.announced.keys()) if (k.startsWith(prefix)) this.announced.delete(k);
+      return;
     }
+    const k = templateKvKey(exporter, version, domain, templateId);
+    this.announced.delete(k);
+    void this.kv?.delete(k).catch(() => {});
   }
 
   async stop(): Promise<void> {

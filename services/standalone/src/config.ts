@@ -71,7 +71,22 @@ const ENV: [string, string[]][] = [
   ['FLOWHOUND_LOG_FORMAT', ['log', 'format']],
   ['FLOWHOUND_INGEST_LISTEN', ['ingest', 'listen']],
   ['FLOWHOUND_INGEST_REPLICA_ID', ['ingest', 'replicaId']],
+  ['FLOWHOUND_INGEST_LISTEN_TCP', ['ingest', 'listenTcp']],
+  ['FLOWHOUND_INGEST_WORKERS', ['ingest', 'workers']],
+  ['FLOWHOUND_INGEST_ALLOW', ['ingest', 'allow']],
 ];
+
+/** Settings whose environment value is a comma-separated list ('' is the empty list). */
+const ENV_LISTS = new Set(['ingest.listen', 'ingest.listenTcp', 'ingest.allow']);
+/** Settings whose environment value is a number (a bad one is named by validation). */
+const ENV_NUMBERS = new Set(['ingest.workers']);
+
+function envValue(path: string[], v: string): unknown {
+  const key = path.join('.');
+  if (ENV_LISTS.has(key)) return v.trim() === '' ? [] : v.split(',').map((x) => x.trim());
+  if (ENV_NUMBERS.has(key) && /^\d+$/.test(v.trim())) return Number(v);
+  return v;
+}
 
 function setPath(o: Record<string, unknown>, path: string[], v: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -95,7 +110,7 @@ export function loadProcessConfig(o: LoadOptions = {}): Readonly<ProcessConfig> 
   for (const [name, path] of ENV) {
     const v = env[name];
     if (v === undefined) continue;
-    raw = setPath(raw, path, path[1] === 'listen' && path[0] === 'ingest' ? v.split(',') : v);
+    raw = setPath(raw, path, envValue(path, v));
   }
   if (o.overrides) raw = mergeConfig(raw, o.overrides);
   const cfg = validateConfig(processConfigSchema, raw, 'flowhound');

@@ -6,6 +6,8 @@ export const registryConfigSchema = z
     expireAfterMs: z.number().int().min(0).default(7 * 24 * 3600 * 1000),
     /** How often expiry runs (ms). */
     sweepIntervalMs: z.number().int().min(1000).default(60_000),
+    /** Exporter statistics a replica stopped updating for this long are dropped (ms); 0 keeps them. */
+    exportersExpireAfterMs: z.number().int().min(0).default(7 * 24 * 3600 * 1000),
   })
   .strict();
 

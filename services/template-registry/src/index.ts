@@ -1,2 +1,3 @@
 export * from './config.ts';
+export * from './exporters.ts';
 export * from './service.ts';

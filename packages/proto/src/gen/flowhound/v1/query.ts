@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ListExportersRequest, ListExportersResponse } from "./exporters.ts";
 import { Template } from "./templates.ts";
 
 export const protobufPackage = "flowhound.v1";
@@ -873,10 +874,23 @@ export const TemplateRegistryServiceService = {
       Buffer.from(ListTemplatesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListTemplatesResponse => ListTemplatesResponse.decode(value),
   },
+  /** What every exporter sent and what became of it, summed over ingest replicas. */
+  listExporters: {
+    path: "/flowhound.v1.TemplateRegistryService/ListExporters" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListExportersRequest): Buffer => Buffer.from(ListExportersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListExportersRequest => ListExportersRequest.decode(value),
+    responseSerialize: (value: ListExportersResponse): Buffer =>
+      Buffer.from(ListExportersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListExportersResponse => ListExportersResponse.decode(value),
+  },
 } as const;
 
 export interface TemplateRegistryServiceServer extends UntypedServiceImplementation {
   listTemplates: handleUnaryCall<ListTemplatesRequest, ListTemplatesResponse>;
+  /** What every exporter sent and what became of it, summed over ingest replicas. */
+  listExporters: handleUnaryCall<ListExportersRequest, ListExportersResponse>;
 }
 
 export interface TemplateRegistryServiceClient extends Client {
@@ -894,6 +908,22 @@ export interface TemplateRegistryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListTemplatesResponse) => void,
+  ): ClientUnaryCall;
+  /** What every exporter sent and what became of it, summed over ingest replicas. */
+  listExporters(
+    request: ListExportersRequest,
+    callback: (error: ServiceError | null, response: ListExportersResponse) => void,
+  ): ClientUnaryCall;
+  listExporters(
+    request: ListExportersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListExportersResponse) => void,
+  ): ClientUnaryCall;
+  listExporters(
+    request: ListExportersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListExportersResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -39,6 +39,27 @@ export interface Template {
   receivedBy: string;
 }
 
+/**
+ * A fact an exporter announced in options data, learnt by one ingest
+ * replica and shared with the others through the KV bucket fh_options
+ * (key <exporter>.<domain or "any">.<kind>.<key>), so every replica and
+ * every worker thread decodes with it.
+ */
+export interface OptionsFact {
+  exporter: string;
+  /** Where it was learnt; names (interface, application) apply to the whole exporter. */
+  observationDomainId: number;
+  /** system_init_time, sampling_rate, interface_name or application_name. */
+  kind: string;
+  /** Sampler/selector id ("-1" for the domain-wide rate), ifIndex, or application id; "0" for system_init_time. */
+  key: string;
+  /** Milliseconds since the epoch, one-in-N, or a name. */
+  value: string;
+  learntAtMs: bigint;
+  /** Ingest replica that learnt it. */
+  learntBy: string;
+}
+
 function createBaseTemplateField(): TemplateField {
   return { id: 0, length: 0, enterprise: 0 };
 }
@@ -351,6 +372,188 @@ export const Template: MessageFns<Template> = {
       ? BigInt(object.receivedAtMs)
       : 0n;
     message.receivedBy = object.receivedBy ?? "";
+    return message;
+  },
+};
+
+function createBaseOptionsFact(): OptionsFact {
+  return { exporter: "", observationDomainId: 0, kind: "", key: "", value: "", learntAtMs: 0n, learntBy: "" };
+}
+
+export const OptionsFact: MessageFns<OptionsFact> = {
+  encode(message: OptionsFact, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.exporter !== "") {
+      writer.uint32(10).string(message.exporter);
+    }
+    if (message.observationDomainId !== 0) {
+      writer.uint32(16).uint32(message.observationDomainId);
+    }
+    if (message.kind !== "") {
+      writer.uint32(26).string(message.kind);
+    }
+    if (message.key !== "") {
+      writer.uint32(34).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(42).string(message.value);
+    }
+    if (message.learntAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.learntAtMs) !== message.learntAtMs) {
+        throw new globalThis.Error("value provided for field message.learntAtMs of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.learntAtMs);
+    }
+    if (message.learntBy !== "") {
+      writer.uint32(58).string(message.learntBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OptionsFact {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOptionsFact();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.exporter = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.observationDomainId = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.learntAtMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.learntBy = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OptionsFact {
+    return {
+      exporter: isSet(object.exporter) ? globalThis.String(object.exporter) : "",
+      observationDomainId: isSet(object.observationDomainId)
+        ? globalThis.Number(object.observationDomainId)
+        : isSet(object.observation_domain_id)
+        ? globalThis.Number(object.observation_domain_id)
+        : 0,
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+      learntAtMs: isSet(object.learntAtMs)
+        ? BigInt(object.learntAtMs)
+        : isSet(object.learnt_at_ms)
+        ? BigInt(object.learnt_at_ms)
+        : 0n,
+      learntBy: isSet(object.learntBy)
+        ? globalThis.String(object.learntBy)
+        : isSet(object.learnt_by)
+        ? globalThis.String(object.learnt_by)
+        : "",
+    };
+  },
+
+  toJSON(message: OptionsFact): unknown {
+    const obj: any = {};
+    if (message.exporter !== "") {
+      obj.exporter = message.exporter;
+    }
+    if (message.observationDomainId !== 0) {
+      obj.observationDomainId = Math.round(message.observationDomainId);
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    if (message.learntAtMs !== 0n) {
+      obj.learntAtMs = message.learntAtMs.toString();
+    }
+    if (message.learntBy !== "") {
+      obj.learntBy = message.learntBy;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OptionsFact>): OptionsFact {
+    return OptionsFact.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OptionsFact>): OptionsFact {
+    const message = createBaseOptionsFact();
+    message.exporter = object.exporter ?? "";
+    message.observationDomainId = object.observationDomainId ?? 0;
+    message.kind = object.kind ?? "";
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    message.learntAtMs = (object.learntAtMs !== undefined && object.learntAtMs !== null)
+      ? BigInt(object.learntAtMs)
+      : 0n;
+    message.learntBy = object.learntBy ?? "";
     return message;
   },
 };
