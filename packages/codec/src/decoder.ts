@@ -949,6 +949,15 @@ export class FlowDecoder {
     if (off === 0) {
       c.bad_packets++;
       this.report(`IPFIX packet of ${b.length} bytes is shorter than its header`, 10, -1, -1);
+      return;
+    }
+    // Bytes after the last whole message that are not another message.
+    for (let q = off; q < b.length; q++) {
+      if (b[q] !== 0) {
+        c.bad_packets++;
+        this.report(`${b.length - off} bytes after the last IPFIX message are not a message`, 10, this.domain, -1);
+        break;
+      }
     }
   }
 
@@ -964,7 +973,7 @@ export class FlowDecoder {
     while (end - p >= 4) {
       const setId = u16(b, p);
       const setLen = u16(b, p + 2);
-      if (setId === 0 && setLen === 0) break; // zero fill after the last set (seen from PAN-OS)
+      if (setId === 0 && setLen === 0) break; // zero fill after the last set (seen from PAN-OS), checked below
       c.sets++;
       if (setLen < 4) {
         c.bad_sets++;
@@ -990,6 +999,15 @@ export class FlowDecoder {
       }
       p = setEnd;
     }
+    // Zeros after the last set are fill; anything else is a set cut short
+    // or garbage, and is counted rather than silently ignored.
+    for (let q = p; q < end; q++) {
+      if (b[q] !== 0) {
+        c.bad_sets++;
+        this.report(`${end - p} bytes after the last set are not a set`, version, this.domain, -1);
+        break;
+      }
+    }
   }
 
   /** The template as this decoder runs it: recompiled with the configured element mappings, if any. */
@@ -1008,7 +1026,11 @@ export class FlowDecoder {
     const c = this.counters;
     const r = parseTemplateSet(b, start, end, this.version, setId, this.domain);
     const store = this.templates;
-    for (const def of r.templates) {
+    let w = 0;
+    for (let i = 0; i < r.templates.length; i++) {
+      // Withdrawals that came before this definition in the set go first.
+      for (; w < r.withdrawals.length && r.withdrawAt[w] <= i; w++) this.withdraw(r.withdrawals[w]);
+      const def = r.templates[i];
       c.templates_received++;
       const prev = store.get(this.exporter, def.version, def.domain, def.templateId);
       if (prev && sameTemplate(prev.def, def)) {
@@ -1020,10 +1042,7 @@ export class FlowDecoder {
       const t = store.get(this.exporter, def.version, def.domain, def.templateId);
       if (t) c.unknown_fields += this.compiled(t).unknownFields;
     }
-    for (const id of r.withdrawals) {
-      c.templates_withdrawn++;
-      store.withdraw(this.exporter, this.version, this.domain, id);
-    }
+    for (; w < r.withdrawals.length; w++) this.withdraw(r.withdrawals[w]);
     if (r.skipped.length || r.error) {
       c.bad_sets++;
       const cb = this.onError;
@@ -1032,6 +1051,11 @@ export class FlowDecoder {
         if (r.error) cb(new TemplateError(r.error, { exporter: this.exporter, version: this.version, domain: this.domain, templateId: -1 }));
       }
     }
+  }
+
+  private withdraw(id: number): void {
+    this.counters.templates_withdrawn++;
+    this.templates.withdraw(this.exporter, this.version, this.domain, id);
   }
 
   private missing(b: Uint8Array, p: number, setEnd: number, templateId: number): void {

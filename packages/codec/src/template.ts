@@ -552,7 +552,33 @@ function optionsLayout(def: TemplateDef): OptionsLayout {
  * maps further elements (by `elementKey`) to columns; it is consulted
  * before the schema's map.
  */
+/**
+ * Compiled programs by layout. Exporters define many templates of few
+ * layouts (a template per interface or per domain, the same fields), and
+ * a program is ~2 KB of typed arrays: templates of one layout share one
+ * (read-only) program. Bounded: cleared when it holds too many layouts.
+ */
+const programs = new Map<string, CompiledTemplate>();
+const MAX_PROGRAMS = 512;
+
+function layoutKey(def: TemplateDef): string {
+  let k = `${def.version}/${def.scopeFieldCount}`;
+  for (const f of def.fields) k += `/${f.enterprise}.${f.id}.${f.length}`;
+  return k;
+}
+
 export function compileTemplate(def: TemplateDef, extra?: ElementTargets): CompiledTemplate {
+  if (extra) return compileProgram(def, extra);
+  const key = layoutKey(def);
+  const shared = programs.get(key);
+  if (shared) return Object.freeze({ ...shared, def });
+  const t = compileProgram(def);
+  if (programs.size >= MAX_PROGRAMS) programs.clear();
+  programs.set(key, t);
+  return t;
+}
+
+function compileProgram(def: TemplateDef, extra?: ElementTargets): CompiledTemplate {
   const n = def.fields.length;
   const offsets = new Int32Array(n);
   const lengths = new Int32Array(n);
@@ -657,6 +683,12 @@ export interface TemplateSetResult {
   readonly templates: TemplateDef[];
   /** Template ids withdrawn (IPFIX); -1 = all templates of the domain. */
   readonly withdrawals: number[];
+  /**
+   * For each withdrawal, how many templates of `templates` came before it
+   * in the set: an exporter that restarts sends "withdraw 300, define 300"
+   * and the order decides what is left.
+   */
+  readonly withdrawAt: number[];
   /** Why parsing stopped early, if it did; what was parsed before is still returned. */
   readonly error?: string;
   /** Problems with single records that were skipped while the rest of the set was parsed. */
@@ -679,6 +711,7 @@ function u32(b: Uint8Array, o: number): number {
 export function parseTemplateSet(b: Uint8Array, start: number, end: number, version: number, setId: number, domain: number): TemplateSetResult {
   const templates: TemplateDef[] = [];
   const withdrawals: number[] = [];
+  const withdrawAt: number[] = [];
   const skipped: string[] = [];
   const options = setId === 1 || setId === 3;
   let p = start;
@@ -692,7 +725,7 @@ export function parseTemplateSet(b: Uint8Array, start: number, end: number, vers
       p += 6;
       if (templateId === 0 && scopeLen === 0 && optLen === 0) break; // zero padding
       if (scopeLen % 4 !== 0 || optLen % 4 !== 0 || p + scopeLen + optLen > end) {
-        return { templates, withdrawals, skipped, error: `options template ${templateId}: scope length ${scopeLen} and option length ${optLen} do not fit the flowset` };
+        return { templates, withdrawals, withdrawAt, skipped, error: `options template ${templateId}: scope length ${scopeLen} and option length ${optLen} do not fit the flowset` };
       }
       const fields: TemplateField[] = [];
       for (let q = p; q < p + scopeLen + optLen; q += 4) fields.push({ id: u16(b, q), length: u16(b, q + 2), enterprise: 0 });
@@ -707,15 +740,16 @@ export function parseTemplateSet(b: Uint8Array, start: number, end: number, vers
     if (fieldCount === 0) {
       if (version === 9) {
         if (templateId === 0) break; // zero padding
-        return { templates, withdrawals, skipped, error: `template ${templateId} has no fields` };
+        return { templates, withdrawals, withdrawAt, skipped, error: `template ${templateId} has no fields` };
       }
       // RFC 7011 §8.1: a withdrawal; the set id itself as template id withdraws them all.
       withdrawals.push(templateId === setId ? -1 : templateId);
+      withdrawAt.push(templates.length);
       continue;
     }
     let scopeFieldCount = 0;
     if (options) {
-      if (end - p < 2) return { templates, withdrawals, skipped, error: `options template ${templateId} truncated` };
+      if (end - p < 2) return { templates, withdrawals, withdrawAt, skipped, error: `options template ${templateId} truncated` };
       scopeFieldCount = u16(b, p);
       p += 2;
     }
@@ -742,10 +776,10 @@ export function parseTemplateSet(b: Uint8Array, start: number, end: number, vers
       }
       fields.push({ id, length, enterprise });
     }
-    if (!ok) return { templates, withdrawals, skipped, error: `template ${templateId} declares ${fieldCount} fields but the set ends after ${fields.length}` };
+    if (!ok) return { templates, withdrawals, withdrawAt, skipped, error: `template ${templateId} declares ${fieldCount} fields but the set ends after ${fields.length}` };
     if (templateId < 256) skipped.push(`template id ${templateId} is below 256`);
     else if (options && (scopeFieldCount === 0 || scopeFieldCount > fieldCount)) skipped.push(`options template ${templateId} has scope field count ${scopeFieldCount} of ${fieldCount}`);
     else templates.push({ version, domain, templateId, scopeFieldCount, fields });
   }
-  return { templates, withdrawals, skipped };
+  return { templates, withdrawals, withdrawAt, skipped };
 }
