@@ -39,7 +39,9 @@ describe('ingest with several worker threads on one port', () => {
   it('sums the workers’ view of one exporter', async () => {
     const { svc } = await startIngest({ workers: 2 });
     running.push(svc);
-    const senders = await Promise.all(Array.from({ length: 8 }, () => udpSender()));
+    // 16 sockets: the kernel's SO_REUSEPORT hash puts them all on one worker
+    // with probability 2^-15, not the 2^-7 of 8.
+    const senders = await Promise.all(Array.from({ length: 16 }, () => udpSender()));
     for (const s of senders) await s.send(svc.boundPorts[0], v10);
     await Promise.all(senders.map((s) => s.close()));
     await until(() => svc.receiverCounters().packets >= 8 * v10.length);
@@ -56,12 +58,16 @@ describe('ingest with several worker threads on one port', () => {
     await first.send(svc.boundPorts[0], v10.slice(0, 1));
     await until(() => svc.options.kvWrites >= 1 && svc.registry.kvWrites >= 5);
     await new Promise((r) => setTimeout(r, 50));
-    const senders = await Promise.all(Array.from({ length: 8 }, () => udpSender()));
+    // 16 sockets: the kernel's SO_REUSEPORT hash puts them all on one worker
+    // with probability 2^-15, not the 2^-7 of 8.
+    const senders = await Promise.all(Array.from({ length: 16 }, () => udpSender()));
     for (const s of senders) await s.send(svc.boundPorts[0], v10.slice(1));
     await Promise.all([first, ...senders].map((s) => s.close()));
-    const want = offlineRecords(v10.slice(0, 1)) + 8 * (offlineRecords(v10) - offlineRecords(v10.slice(0, 1)));
+    const want = offlineRecords(v10.slice(0, 1)) + 16 * (offlineRecords(v10) - offlineRecords(v10.slice(0, 1)));
     await until(() => svc.decoderCounters().records >= want);
     expect(svc.decoderCounters().records).toBe(want);
+    // Worker statistics reach the main thread periodically: wait for them.
+    await until(() => svc.pool!.workerStats().every((s) => (s?.decoder.records ?? 0) > 0));
     expect(svc.pool!.workerStats().every((s) => (s?.decoder.records ?? 0) > 0)).toBe(true);
     expect(svc.decoderCounters().times_estimated).toBe(0);
   });
@@ -80,7 +86,9 @@ describe('ingest with several worker threads on one port', () => {
     expect(svc.counters.workerRestarts).toBe(1);
     expect(svc.receiverCounters().packets).toBeGreaterThanOrEqual(before);
     // Templates the registry knows reach the new worker at its start.
-    const senders = await Promise.all(Array.from({ length: 8 }, () => udpSender()));
+    // 16 sockets: the kernel's SO_REUSEPORT hash puts them all on one worker
+    // with probability 2^-15, not the 2^-7 of 8.
+    const senders = await Promise.all(Array.from({ length: 16 }, () => udpSender()));
     for (const s of senders) await s.send(svc.boundPorts[0], v10.slice(1));
     await Promise.all([tx, ...senders].map((s) => s.close()));
     const more = 8 * (offlineRecords(v10) - offlineRecords(v10.slice(0, 1)));
