@@ -42,6 +42,24 @@ export const ingestConfigSchema = z
     holdMaxAgeMs: z.number().int().min(0).default(30_000),
     /** How often per-exporter statistics go to the registry (KV bucket fh_exporters), ms. */
     statsIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
+    /**
+     * Sampling by exporter, first matching rule wins: `default` applies when
+     * the exporter announces no rate, `override` replaces whatever it says
+     * (0: not set). `exporters: []` matches every exporter.
+     */
+    sampling: z
+      .array(
+        z
+          .object({
+            exporters: z.array(cidr).default([]),
+            default: z.number().int().min(0).default(0),
+            override: z.number().int().min(0).default(0),
+          })
+          .strict(),
+      )
+      .default([]),
+    /** Enterprise (or v9 vendor) elements mapped to schema columns: { enterprise, id, column }. */
+    elements: z.array(z.object({ enterprise: z.number().int().min(0), id: z.number().int().min(1).max(65535), column: z.string().min(1) }).strict()).default([]),
     /** Unique name of this replica; goes into batch ids, template records and exporter statistics. */
     replicaId: z.string().min(1).default(`${hostname()}-${process.pid}`),
   })

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { isIP } from 'node:net';
 import { encodeBatch } from '@flowhound/bus';
-import { FlowDecoder, type DecodeError, type FlowSink, type HeldSet, type TemplateDef } from '@flowhound/codec';
+import { FlowDecoder, type DecodeError, type FlowSink, type HeldSet, type SamplingConfig, type TemplateDef } from '@flowhound/codec';
 import { RateLimitedLog, splitHostPort, type Logger } from '@flowhound/runtime';
 import { ColumnarBatch, FLOW_COLUMNS, formatIp, parseIp } from '@flowhound/schema';
 import { Allowlist } from './allowlist.ts';
@@ -108,6 +108,8 @@ export class Receiver implements FlowSink {
       onMissingTemplate: (s) => this.hold(s),
       onError: (err) => this.decodeError(err),
       onOptionsData: (exporter, domain, kind, key, value) => hooks.options({ exporter, domain, kind, key, value }),
+      sampling: samplingRules(config.sampling),
+      elements: config.elements,
     });
   }
 
@@ -478,4 +480,14 @@ export class Receiver implements FlowSink {
     this.tcp.length = 0;
     this.flush();
   }
+}
+
+/**
+ * The configured sampling rules as the decoder asks for them: once per
+ * exporter, first matching rule wins; undefined when none matches.
+ */
+export function samplingRules(rules: IngestConfig['sampling']): ((addr16: Uint8Array) => SamplingConfig | undefined) | undefined {
+  if (rules.length === 0) return undefined;
+  const compiled = rules.map((r) => ({ match: new Allowlist(r.exporters), config: { default: r.default, override: r.override } }));
+  return (addr16) => compiled.find((r) => r.match.allows(addr16))?.config;
 }
