@@ -548,11 +548,6 @@ function optionsLayout(def: TemplateDef): OptionsLayout {
 }
 
 /**
- * Turns a definition into the flat program the data path runs. `extra`
- * maps further elements (by `elementKey`) to columns; it is consulted
- * before the schema's map.
- */
-/**
  * Compiled programs by layout. Exporters define many templates of few
  * layouts (a template per interface or per domain, the same fields), and
  * a program is ~2 KB of typed arrays: templates of one layout share one
@@ -567,6 +562,11 @@ function layoutKey(def: TemplateDef): string {
   return k;
 }
 
+/**
+ * Turns a definition into the flat program the data path runs. `extra`
+ * maps further elements (by `elementKey`) to columns; it is consulted
+ * before the schema's map.
+ */
 export function compileTemplate(def: TemplateDef, extra?: ElementTargets): CompiledTemplate {
   if (extra) return compileProgram(def, extra);
   const key = layoutKey(def);
