@@ -8,10 +8,20 @@ export interface DdlOptions {
 }
 
 /** CREATE TABLE for one table on a single ClickHouse server or chDB. */
+function columnSql(c: TableDef['columns'][number]): string {
+  return `\`${c.name}\` ${c.chType} COMMENT '${c.description.replace(/'/g, "\\'")}'${c.codec ? ` CODEC(${c.codec})` : ''}`;
+}
+
+/**
+ * One ALTER per column, each a no-op when the column exists: brings a table
+ * created by an older schema up to date (columns are only ever added).
+ */
+export function addColumnsSql(t: TableDef, opts: DdlOptions): string[] {
+  return t.columns.map((c) => `ALTER TABLE \`${opts.database}\`.\`${t.name}\` ADD COLUMN IF NOT EXISTS ${columnSql(c)}`);
+}
+
 export function createTableSql(t: TableDef, opts: DdlOptions): string {
-  const cols = t.columns
-    .map((c) => `  \`${c.name}\` ${c.chType} COMMENT '${c.description.replace(/'/g, "\\'")}'${c.codec ? ` CODEC(${c.codec})` : ''}`)
-    .join(',\n');
+  const cols = t.columns.map((c) => `  ${columnSql(c)}`).join(',\n');
   const ttl = opts.ttlDays?.[t.name] ?? t.ttlDays;
   return [
     `CREATE TABLE IF NOT EXISTS \`${opts.database}\`.\`${t.name}\` (`,

@@ -42,6 +42,16 @@ describe('store on chDB', () => {
     expect(n).toBe(2);
   });
 
+  it('adds the columns a table from an older schema lacks', async () => {
+    await store.client.command({ query: 'ALTER TABLE fh.flows DROP COLUMN bytes_scaled' });
+    await store.client.command({ query: 'ALTER TABLE fh.flows DROP COLUMN app_name' });
+    await store.migrate();
+    const cols = (await store.rows<[string]>("SELECT name FROM system.columns WHERE database = 'fh' AND table = 'flows'")).map((r) => r[0]);
+    expect(cols).toContain('bytes_scaled');
+    expect(cols).toContain('app_name');
+    expect(cols.length).toBe(FLOW_COLUMNS.length);
+  });
+
   it('inserts every column faithfully', async () => {
     await store.insertBatch(FLOWS_TABLE, batch(10, 1), 'b1');
     const rows = await store.rows<[string, number, number, number]>(

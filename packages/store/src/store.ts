@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { mkdirSync } from 'node:fs';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '@flowhound/runtime';
-import { createTableSql, TABLES, type ColumnarBatch, type TableDef } from '@flowhound/schema';
+import { addColumnsSql, createTableSql, TABLES, type ColumnarBatch, type TableDef } from '@flowhound/schema';
 import { StoreError } from './errors.ts';
 import { batchToTsv } from './tsv.ts';
 
@@ -73,8 +73,21 @@ export class Store {
   /** Creates the database and every table declared in packages/schema. */
   async migrate(opts: { ttlDays?: Record<string, number> } = {}): Promise<void> {
     await this.client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${this.database}\`` });
+    const existing = new Set(
+      (await this.rows<[string]>('SELECT name FROM system.tables WHERE database = {db:String}', { db: this.database })).map((r) => r[0]),
+    );
     for (const t of TABLES) {
-      await this.client.command({ query: createTableSql(t, { database: this.database, ttlDays: opts.ttlDays }) });
+      if (!existing.has(t.name)) {
+        await this.client.command({ query: createTableSql(t, { database: this.database, ttlDays: opts.ttlDays }) });
+        continue;
+      }
+      // A table from an older schema version: add the columns it lacks.
+      const have = new Set(
+        (await this.rows<[string]>('SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}', { db: this.database, t: t.name })).map((r) => r[0]),
+      );
+      for (const sql of addColumnsSql({ ...t, columns: t.columns.filter((c) => !have.has(c.name)) }, { database: this.database })) {
+        await this.client.command({ query: sql });
+      }
     }
     this.log.info({ database: this.database, tables: TABLES.map((t) => t.name) }, 'schema is up to date');
   }
