@@ -106,7 +106,12 @@ export class Store {
       if (this.chdb) {
         await this.chdb.chdb.rawInsert({ table: fq, values: Buffer.from(tsv), format: 'TSV', columns, settings });
       } else {
-        await this.client.insert({ table: fq, values: Readable.from([tsv]), format: 'TabSeparated', columns: columns as [string, ...string[]], clickhouse_settings: settings });
+        // A byte stream, not object mode: the client refuses object-mode
+        // streams for raw formats.
+        const body = new Readable({ read() {} });
+        body.push(tsv);
+        body.push(null);
+        await this.client.insert({ table: fq, values: body, format: 'TabSeparated', columns: columns as [string, ...string[]], clickhouse_settings: settings });
       }
     } catch (err) {
       throw new StoreError(`insert of ${batch.rows} rows into ${fq} failed: ${(err as Error).message}`, { cause: err });

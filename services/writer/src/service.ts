@@ -1,6 +1,6 @@
 import { trace, context } from '@opentelemetry/api';
 import { BatchFormatError, contextFromHeaders, decodeBatch, subjects, type Bus, type BusMessage, type StreamKey, type Subscription } from '@flowhound/bus';
-import type { Component, Logger } from '@flowhound/runtime';
+import { RateLimitedLog, type Component, type Logger } from '@flowhound/runtime';
 import { CONVERSATIONS_TABLE, FLOWS_TABLE, type TableDef } from '@flowhound/schema';
 import type { Store } from '@flowhound/store';
 import type { Meter } from '@opentelemetry/api';
@@ -34,10 +34,12 @@ export class WriterService implements Component {
   private readonly deps: WriterDeps;
   private readonly feeds: Feed[];
   private subs: Subscription[] = [];
+  private readonly warn: RateLimitedLog;
 
   constructor(config: Readonly<WriterConfig>, deps: WriterDeps) {
     this.config = config;
     this.deps = deps;
+    this.warn = new RateLimitedLog(deps.log);
     this.feeds = [
       { table: FLOWS_TABLE, stream: 'flows', filter: subjects.flowsRawAll, durable: config.flowsDurable, counters: new WriterCounters() },
       { table: CONVERSATIONS_TABLE, stream: 'conversations', filter: subjects.convEnrichedAll, durable: config.conversationsDurable, counters: new WriterCounters() },
@@ -87,6 +89,7 @@ export class WriterService implements Component {
           f.counters.rows += decoded.batch.rows;
         } catch (err) {
           f.counters.failures++;
+          this.warn.warn(`insert-${f.table.name}`, { err, table: f.table.name, rows: decoded.batch.rows }, 'insert failed; the batch stays on the bus and is retried');
           throw err;
         } finally {
           f.counters.insertMsTotal += performance.now() - t0;
