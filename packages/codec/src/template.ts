@@ -224,7 +224,8 @@ function domainKey(version: number, domain: number): number {
 }
 
 /** True when two definitions describe the same record layout. */
-export function sameTemplate(a: TemplateDef, b: TemplateDef): boolean {
+/** Same layout (scope and fields), whatever the ids; also takes the registry's protobuf Template. */
+export function sameTemplate(a: Pick<TemplateDef, 'scopeFieldCount' | 'fields'>, b: Pick<TemplateDef, 'scopeFieldCount' | 'fields'>): boolean {
   if (a.scopeFieldCount !== b.scopeFieldCount || a.fields.length !== b.fields.length) return false;
   for (let i = 0; i < a.fields.length; i++) {
     const x = a.fields[i];

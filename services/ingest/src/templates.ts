@@ -1,5 +1,5 @@
-import { decodeTemplate, encodeTemplate, KV_BUCKETS, sameTemplate, templateKvKey, type Bus, type KvBucket, type Subscription } from '@flowhound/bus';
-import { MemoryTemplateStore, type CompiledTemplate, type TemplateDef, type TemplateStore } from '@flowhound/codec';
+import { decodeTemplate, encodeTemplate, KV_BUCKETS, templateKvKey, type Bus, type KvBucket, type Subscription } from '@flowhound/bus';
+import { MemoryTemplateStore, sameTemplate, type CompiledTemplate, type TemplateDef, type TemplateStore } from '@flowhound/codec';
 import type { Template } from '@flowhound/proto';
 import type { Logger } from '@flowhound/runtime';
 
