@@ -3,12 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { FLOW_COLUMNS, parseIp } from '@flowhound/schema';
-import { BatchListSink, FlowDecoder, type ColumnTracking, type FlowDecoderOptions, type HeldSet, type OptionsFact } from './decoder.ts';
+import { ColumnarBatch, FLOW_COLUMNS, parseIp } from '@flowhound/schema';
+import { BatchListSink, FlowDecoder, type FlowDecoderOptions, type FlowSink, type HeldSet, type OptionsFact } from './decoder.ts';
 import { ElementMappingError } from './errors.ts';
 import { readCapture } from './pcap.ts';
 import { MemoryTemplateStore, type TemplateDef } from './template.ts';
-import { EXPORT_SEC, VECTOR_GROUPS, be, ipfixMessage, ipfixOptionsTemplate, ipfixTemplate, rowsOf, set, vector } from './test-util.ts';
+import { EXPORT_SEC, VECTOR_GROUPS, be, fixture, ipfixMessage, ipfixOptionsTemplate, ipfixTemplate, rowsOf, set, vector } from './test-util.ts';
 
 const ADDR = new Uint8Array(16);
 parseIp('192.0.2.1', ADDR);
@@ -225,45 +225,98 @@ describe('held sets decoded from inside decode', () => {
   });
 });
 
+/** Columns with a non-zero cell in the used rows that the batch does not mark as touched. */
+function unmarked(b: ColumnarBatch): string[] {
+  const out: string[] = [];
+  FLOW_COLUMNS.forEach((c, i) => {
+    const d = b.data[i];
+    const width = c.kind === 'ip' ? 16 : 1;
+    let written = false;
+    for (let k = 0; k < b.rows * width && !written; k++) written = c.kind === 'str' ? (d as string[])[k] !== '' : (d as Float64Array)[k] !== 0;
+    if (written && b.touched[i] !== 1) out.push(c.name);
+  });
+  return out;
+}
+
+/** Resets its one batch in place when it is full, as ingest's receiver does after encoding it. */
+class ResettingSink implements FlowSink {
+  readonly batch: ColumnarBatch;
+  resets = 0;
+
+  constructor(capacity: number) {
+    this.batch = new ColumnarBatch(FLOW_COLUMNS, capacity);
+  }
+
+  next(): number {
+    if (this.batch.rows >= this.batch.capacity) {
+      this.batch.reset();
+      this.resets++;
+    }
+    return this.batch.rows++;
+  }
+}
+
 describe('column tracking', () => {
-  it('marks in a tracking batch every column it writes, for every vector', () => {
+  it('marks in the batch every column it writes, for every vector, interface names and configured elements', () => {
+    const groups: [string[], Partial<FlowDecoderOptions>][] = VECTOR_GROUPS.map((g) => [[...g], {}]);
+    // Interface names come from options data: the decoder writes the *_if_name columns too.
+    groups.push([['netflow9_test_cisco_asr9k_opttpl256', 'netflow9_test_cisco_asr9k_opttpl257', 'netflow9_test_cisco_asr9k_opttpl334', 'netflow9_test_cisco_asr9k_tpl260', 'netflow9_test_cisco_asr9k_data260'], {}]);
+    groups.push([['softflowd-v9.dat'], {}]);
+    groups.push([['netflow9_test_paloalto_panos_tpl', 'netflow9_test_paloalto_panos_data'], { elements: [{ enterprise: 0, id: 56701, column: 'app_name' }] }]);
     const missed: string[] = [];
-    for (const g of VECTOR_GROUPS) {
+    let checked = 0;
+    for (const [g, opts] of groups) {
       const sink = new BatchListSink(4096);
-      (sink.batch as ColumnTracking).touched = new Uint8Array(FLOW_COLUMNS.length);
-      const decoder = new FlowDecoder({ templates: new MemoryTemplateStore(), sink });
-      for (const f of g) decoder.decode(vector(f), 'x', ADDR, RECEIVED);
-      const b = sink.batch;
-      const touched = (b as ColumnTracking).touched as Uint8Array;
-      FLOW_COLUMNS.forEach((c, i) => {
-        const d = b.data[i];
-        const width = c.kind === 'ip' ? 16 : 1;
-        let written = false;
-        for (let k = 0; k < b.rows * width && !written; k++) written = c.kind === 'str' ? (d as string[])[k] !== '' : (d as Float64Array)[k] !== 0;
-        if (written && !touched[i]) missed.push(`${g[0]}: ${c.name}`);
-      });
+      const decoder = new FlowDecoder({ templates: new MemoryTemplateStore(), sink, ...opts });
+      for (const f of g) decoder.decode(f.endsWith('.dat') ? fixture(f) : vector(f), 'x', ADDR, RECEIVED);
+      for (const c of unmarked(sink.batch)) missed.push(`${g[0]}: ${c}`);
+      checked += sink.batch.rows;
     }
     expect(missed).toEqual([]);
+    expect(checked).toBeGreaterThan(100);
   });
 
-  it('marks again after the batch was reset, and in each batch a sink swaps in', () => {
+  it('marks only what the records write: a NetFlow v5 batch leaves the firewall and text columns untouched', () => {
+    const sink = new BatchListSink(64);
+    new FlowDecoder({ templates: new MemoryTemplateStore(), sink }).decode(vector('netflow5'), 'x', ADDR, RECEIVED);
+    const touched = FLOW_COLUMNS.filter((_, i) => sink.batch.touched[i] === 1).map((c) => c.name);
+    expect(touched).toContain('src_addr');
+    expect(touched).toContain('bytes_scaled');
+    expect(touched).not.toContain('ingress_acl');
+    expect(touched).not.toContain('template_id');
+    expect(touched).not.toContain('rev_bytes');
+    expect(touched.length).toBeLessThan(FLOW_COLUMNS.length / 2);
+  });
+
+  it('marks again in each batch a sink swaps in', () => {
     const acl = FLOW_COLUMNS.findIndex((c) => c.name === 'ingress_acl');
-    const run = (capacity: number) => {
-      const sink = new BatchListSink(capacity);
-      const t = new Uint8Array(FLOW_COLUMNS.length);
-      (sink.batch as ColumnTracking).touched = t;
-      const decoder = new FlowDecoder({ templates: new MemoryTemplateStore(), sink });
-      decoder.decode(vector('netflow9_test_cisco_asa_1_tpl'), 'x', ADDR, RECEIVED);
-      decoder.decode(vector('netflow9_test_cisco_asa_1_data'), 'x', ADDR, RECEIVED);
-      return { sink, t, decoder };
-    };
-    // 14 records in batches of 8: the tracking batch was marked before the sink swapped in an untracked one.
-    expect(run(8).t[acl]).toBe(1);
-    const { sink, t, decoder } = run(64);
-    expect(t[acl]).toBe(1);
-    t.fill(0); // a tracking reset clears the marks with the cells
-    sink.batch.reset();
+    const sink = new BatchListSink(8);
+    const decoder = new FlowDecoder({ templates: new MemoryTemplateStore(), sink });
+    decoder.decode(vector('netflow9_test_cisco_asa_1_tpl'), 'x', ADDR, RECEIVED);
     decoder.decode(vector('netflow9_test_cisco_asa_1_data'), 'x', ADDR, RECEIVED);
-    expect(t[acl]).toBe(1);
+    // 14 records in batches of 8: the second batch was swapped in in the middle of the data set.
+    const batches = sink.batches();
+    expect(batches.map((b) => b.rows)).toEqual([8, 6]);
+    for (const b of batches) {
+      expect(b.touched[acl]).toBe(1);
+      expect(unmarked(b)).toEqual([]);
+    }
+  });
+
+  it('marks again after the sink resets the same batch in the middle of a data set or a v5 packet', () => {
+    for (const [files, capacity] of [
+      [['netflow9_test_cisco_asa_1_tpl', 'netflow9_test_cisco_asa_1_data'], 8],
+      [['netflow5_test_microtik'], 7],
+    ] as const) {
+      const sink = new ResettingSink(capacity);
+      const decoder = new FlowDecoder({ templates: new MemoryTemplateStore(), sink });
+      for (const f of files) decoder.decode(vector(f), 'x', ADDR, RECEIVED);
+      expect(sink.resets).toBeGreaterThan(0);
+      expect(sink.batch.rows).toBeGreaterThan(0);
+      expect(unmarked(sink.batch)).toEqual([]);
+      // And the same data set again in the same fill marks nothing new but misses nothing.
+      decoder.decode(vector(files[files.length - 1]), 'x', ADDR, RECEIVED);
+      expect(unmarked(sink.batch)).toEqual([]);
+    }
   });
 });

@@ -105,17 +105,6 @@ export interface FlowSink {
   next(): number;
 }
 
-/**
- * A batch that keeps track of the columns written to it: one byte per
- * column. When `sink.batch` has a `touched` array, the decoder sets the
- * bytes of the columns it writes (once per data set and batch, not per
- * record), so that resetting and encoding the batch can skip the columns
- * no exporter in it filled. Batches without it are left alone.
- */
-export interface ColumnTracking {
-  touched?: Uint8Array | null;
-}
-
 /** A data set whose template had not arrived; decode it later with `decodeHeldSet`. */
 export interface HeldSet {
   readonly exporter: string;
@@ -369,21 +358,22 @@ const V5_COLUMNS = Int16Array.from([
 
 interface LastMarked {
   cols: Int16Array | null;
-  batch: ColumnarBatch | null;
+  /** `ColumnarBatch.fill` the list was marked in (0: none). */
+  fill: number;
 }
 
 /**
- * Marks columns as written in a batch that tracks them (see ColumnTracking).
- * Every list holds time_received (column 0); when it is marked and the
- * same list was the last one marked in the same batch, the rest is too
- * (a reset clears time_received's mark with the others).
+ * Marks the columns a record program writes as touched in the batch (see
+ * ColumnarBatch), so that resetting and encoding it can skip the columns no
+ * exporter filled. Called once per data set and batch fill, not per record:
+ * when the same list was the last one marked in the same fill, it is
+ * marked already (only a reset clears marks, and a reset changes `fill`).
  */
 function markTouched(batch: ColumnarBatch, cols: Int16Array, ifNames: boolean, last: LastMarked): void {
-  const t = (batch as ColumnTracking).touched;
-  if (!t) return;
-  if (t[C_TIME_RECEIVED] === 1 && last.cols === cols && last.batch === batch && (!ifNames || t[C_INPUT_IF_NAME] === 1)) return;
+  const t = batch.touched;
+  if (last.cols === cols && last.fill === batch.fill && (!ifNames || t[C_INPUT_IF_NAME] === 1)) return;
   last.cols = cols;
-  last.batch = batch;
+  last.fill = batch.fill;
   for (let k = 0; k < cols.length; k++) t[cols[k]] = 1;
   if (ifNames) {
     t[C_INPUT_IF_NAME] = 1;
@@ -468,7 +458,7 @@ export class FlowDecoder {
   private readonly reorderPackets: number;
   private readonly maxGapPackets: number;
   private readonly maxUnknown: number;
-  /** The column list and batch marked last (markTouched). */
+  /** The column list and batch fill marked last (markTouched). */
   private readonly lastMarked: LastMarked;
   // Offsets and lengths of the current record when its template has variable-length fields.
   private varOffsets: Int32Array;
@@ -511,7 +501,7 @@ export class FlowDecoder {
     this.reorderPackets = opts.sequence?.reorderPackets ?? 100;
     this.maxGapPackets = opts.sequence?.maxGapPackets ?? 1_000_000;
     this.maxUnknown = opts.maxUnknownElements ?? 256;
-    this.lastMarked = { cols: null, batch: null };
+    this.lastMarked = { cols: null, fill: 0 };
     this.varOffsets = new Int32Array(64);
     this.varLengths = new Int32Array(64);
     this.exporter = '';
@@ -832,12 +822,14 @@ export class FlowDecoder {
     const receivedMs = this.receivedMs;
     const exporterAddr = this.exporterAddr;
     const sink = this.sink;
-    let marked: ColumnarBatch | null = null;
+    // The fill marked: next() may hand on the batch and swap in another, or
+    // reset the same one (ingest does), which clears its marks.
+    let marked = 0;
     for (let r = 0, p = 24; r < n; r++, p += 48) {
       const row = sink.next();
       const batch = sink.batch;
-      if (batch !== marked) {
-        marked = batch;
+      if (batch.fill !== marked) {
+        marked = batch.fill;
         markTouched(batch, V5_COLUMNS, ifNames !== null, this.lastMarked);
       }
       const d = batch.data;
@@ -1152,7 +1144,8 @@ export class FlowDecoder {
     const impliedIpVersion = t.impliedIpVersion;
     const sink = this.sink;
     const touched = t.touched;
-    let marked: ColumnarBatch | null = null;
+    // The batch fill marked (see decodeV5).
+    let marked = 0;
     let p = start;
     let records = 0;
     let unknownRate = 0;
@@ -1215,8 +1208,8 @@ export class FlowDecoder {
 
       const row = sink.next();
       const batch = sink.batch;
-      if (batch !== marked) {
-        marked = batch;
+      if (batch.fill !== marked) {
+        marked = batch.fill;
         markTouched(batch, touched, ifNames !== null, this.lastMarked);
       }
       const d = batch.data;

@@ -107,7 +107,7 @@ export interface CompiledTemplate {
   readonly unknownIndices: readonly number[];
   /** Options templates: where each fact is, as field indices (-1 when absent). */
   readonly opt: OptionsLayout;
-  /** Every column a record of this template writes (fields, and what the decoder derives), for `ColumnTracking`. */
+  /** Every column a record of this template writes (fields, and what the decoder derives): marked touched in the batch once per data set. */
   readonly touched: Int16Array;
 }
 

@@ -31,23 +31,48 @@ export function allocColumn(kind: ColumnKind, capacity: number): ColumnStorage {
   }
 }
 
+/** Source of `ColumnarBatch.fill`: one number per batch and per reset, never reused. */
+let fills = 0;
+
 /**
  * A fixed-capacity columnar batch of rows. Producers fill rows in place
  * (no object per row); a full batch is handed on and a fresh one taken.
  * Unwritten cells are zero (or '' for strings).
+ *
+ * Most of the ~80 columns are zero for most exporters, so the batch keeps
+ * one `touched` byte per column: 1 once anything may have written it since
+ * the last `reset()`. Reset zeroes only touched columns and the bus encoder
+ * leaves untouched ones out (packages/bus batch-codec.ts). Invariant: an
+ * untouched column is zero in every cell, and so is every cell at or past
+ * `rows` in every column. A producer that writes `data[i]` directly must
+ * call `touch(i)` (or set `touched[i] = 1`) after the `reset()` that
+ * precedes the write, or the value is not sent; `column(name)` marks for
+ * the caller.
  */
 export class ColumnarBatch {
   readonly columns: readonly ColumnDef[];
   readonly capacity: number;
   readonly data: ColumnStorage[];
+  /** 1 per column written since the last reset (see the class comment); only `reset()` clears it. */
+  readonly touched: Uint8Array;
   rows: number;
+  /**
+   * Identifies this batch between two resets, unique across batches: a
+   * producer that marked its columns in fill F need not mark them again
+   * while `fill === F` (the decoder marks once per data set, not per record).
+   */
+  fill: number;
   private readonly index: Map<string, number>;
+  private readonly ipCol: Uint8Array;
 
   constructor(columns: readonly ColumnDef[], capacity: number) {
     this.columns = columns;
     this.capacity = capacity;
     this.rows = 0;
+    this.fill = ++fills;
     this.data = columns.map((c) => allocColumn(c.kind, capacity));
+    this.touched = new Uint8Array(columns.length);
+    this.ipCol = Uint8Array.from(columns, (c) => (c.kind === 'ip' ? 1 : 0));
     this.index = new Map(columns.map((c, i) => [c.name, i]));
   }
 
@@ -58,33 +83,70 @@ export class ColumnarBatch {
     return i;
   }
 
+  /**
+   * A column's storage, to write: marks it touched. Slow-path writers go
+   * through here so that none can forget to mark; hot paths index `data`
+   * and call `touch` once per batch fill instead.
+   */
   column(name: string): ColumnStorage {
+    const i = this.indexOf(name);
+    this.touched[i] = 1;
+    return this.data[i];
+  }
+
+  /** A column's storage, only to read: leaves the touched flag alone. */
+  read(name: string): ColumnStorage {
     return this.data[this.indexOf(name)];
+  }
+
+  /** Marks column `i` as written in this fill. */
+  touch(i: number): void {
+    this.touched[i] = 1;
+  }
+
+  /** Marks every column: for a producer that cannot say which columns it writes. */
+  touchAll(): void {
+    this.touched.fill(1);
   }
 
   get full(): boolean {
     return this.rows >= this.capacity;
   }
 
-  /** Empties the batch; zeroes what was used so unwritten cells read 0. */
+  /**
+   * Empties the batch: zeroes the used rows of touched columns (untouched
+   * ones are zero already) and clears the flags, so unwritten cells read 0.
+   */
   reset(): void {
     const n = this.rows;
-    for (let i = 0; i < this.data.length; i++) {
+    const t = this.touched;
+    for (let i = 0; i < t.length; i++) {
+      if (t[i] === 0) continue;
+      t[i] = 0;
       const d = this.data[i];
       if (Array.isArray(d)) d.fill('', 0, n);
-      else d.fill(0, 0, this.columns[i].kind === 'ip' ? n * 16 : n);
+      else d.fill(0, 0, this.ipCol[i] === 1 ? n * 16 : n);
     }
     this.rows = 0;
+    this.fill = ++fills;
   }
 
-  /** Copies row `src` of another batch with the same or a prefix schema. */
+  /**
+   * Copies row `src` of another batch with the same or a prefix schema.
+   * Only the columns touched in `other` are copied (the rest are zero there,
+   * and the new row is zero here) and they are marked touched here.
+   */
   copyRowFrom(other: ColumnarBatch, src: number): number {
     const dst = this.rows++;
     const n = Math.min(this.data.length, other.data.length);
+    const from = other.touched;
+    const to = this.touched;
     for (let i = 0; i < n; i++) {
+      if (from[i] === 0) continue;
+      to[i] = 1;
       const a = this.data[i];
       const b = other.data[i];
-      if (this.columns[i].kind === 'ip') {
+      if (this.ipCol[i] === 1) {
         (a as Uint8Array).set((b as Uint8Array).subarray(src * 16, src * 16 + 16), dst * 16);
       } else {
         (a as Float64Array)[dst] = (b as Float64Array)[src];
