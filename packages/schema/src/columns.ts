@@ -198,6 +198,17 @@ export const CONVERSATIONS_TABLE: TableDef = Object.freeze({
   ttlDays: 30,
 });
 
+/**
+ * Columns the writer adds to every stored table; never on the bus. A bus
+ * message is a batch with an id; the writer stores a 53-bit hash of that id
+ * with each row so that, after a crash between an insert and its
+ * acknowledgement, a redelivered batch is found in the table and not stored
+ * twice (see packages/store and docs/storage.md).
+ */
+export const STORAGE_COLUMNS: readonly ColumnDef[] = Object.freeze([
+  col('batch_id', 'u64', 'UInt64', [], 'hash of the bus batch that carried the row (replay detection)', { codec: 'Delta, ZSTD(1)', derived: true }),
+]);
+
 export const TABLES: readonly TableDef[] = Object.freeze([FLOWS_TABLE, CONVERSATIONS_TABLE]);
 
 /** Bumped whenever a column is added; carried in every bus batch. */

@@ -1,4 +1,4 @@
-import type { TableDef } from './columns.ts';
+import { STORAGE_COLUMNS, type ColumnDef, type TableDef } from './columns.ts';
 
 export interface DdlOptions {
   /** Database name; tables are created inside it. */
@@ -20,8 +20,13 @@ export function addColumnsSql(t: TableDef, opts: DdlOptions): string[] {
   return t.columns.map((c) => `ALTER TABLE \`${opts.database}\`.\`${t.name}\` ADD COLUMN IF NOT EXISTS ${columnSql(c)}`);
 }
 
+/** Every column a stored table has: the schema's, then the writer's. */
+export function storedColumns(t: TableDef): readonly ColumnDef[] {
+  return [...t.columns, ...STORAGE_COLUMNS];
+}
+
 export function createTableSql(t: TableDef, opts: DdlOptions): string {
-  const cols = t.columns.map((c) => `  ${columnSql(c)}`).join(',\n');
+  const cols = storedColumns(t).map((c) => `  ${columnSql(c)}`).join(',\n');
   const ttl = opts.ttlDays?.[t.name] ?? t.ttlDays;
   return [
     `CREATE TABLE IF NOT EXISTS \`${opts.database}\`.\`${t.name}\` (`,

@@ -1,3 +1,3 @@
 export * from './store.ts';
 export * from './errors.ts';
-export * from './tsv.ts';
+export * from './native.ts';

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@flowhound/runtime';
-import { ColumnarBatch, FLOW_COLUMNS, FLOWS_TABLE, parseIp } from '@flowhound/schema';
+import { ColumnarBatch, FLOW_COLUMNS, FLOWS_TABLE, parseIp, storedColumns } from '@flowhound/schema';
+import { batchIdHash } from './native.ts';
 import { Store } from './store.ts';
 
 function batch(rows: number, seed: number): ColumnarBatch {
@@ -45,11 +46,13 @@ describe('store on chDB', () => {
   it('adds the columns a table from an older schema lacks', async () => {
     await store.client.command({ query: 'ALTER TABLE fh.flows DROP COLUMN bytes_scaled' });
     await store.client.command({ query: 'ALTER TABLE fh.flows DROP COLUMN app_name' });
+    await store.client.command({ query: 'ALTER TABLE fh.flows DROP COLUMN batch_id' });
     await store.migrate();
     const cols = (await store.rows<[string]>("SELECT name FROM system.columns WHERE database = 'fh' AND table = 'flows'")).map((r) => r[0]);
     expect(cols).toContain('bytes_scaled');
     expect(cols).toContain('app_name');
-    expect(cols.length).toBe(FLOW_COLUMNS.length);
+    expect(cols).toContain('batch_id');
+    expect(cols.length).toBe(storedColumns(FLOWS_TABLE).length);
   });
 
   it('inserts every column faithfully', async () => {
@@ -67,5 +70,48 @@ describe('store on chDB', () => {
     await store.insertBatch(FLOWS_TABLE, b, 'another');
     const [[n]] = await store.rows<[number]>('SELECT count() FROM fh.flows');
     expect(n).toBe(10 + 100 + 100);
+  });
+
+  it('stores every column kind exactly (Native encoding)', async () => {
+    const b = new ColumnarBatch(FLOW_COLUMNS, 2);
+    b.rows = 2;
+    const set = (name: string, r: number, v: number) => ((b.column(name) as Float64Array)[r] = v);
+    set('time_received', 0, Date.UTC(2026, 10, 3, 1, 2, 3, 456));
+    set('time_received', 1, Date.UTC(2026, 10, 3, 1, 2, 3, 457));
+    set('flow_version', 0, 10);
+    set('template_id', 0, 65535);
+    set('observation_domain_id', 0, 4294967295);
+    set('bytes', 0, 2 ** 40 + 5);
+    set('packets', 0, 2 ** 53 - 1);
+    parseIp('2001:db8::42', b.column('src_addr') as Uint8Array, 0);
+    parseIp('192.0.2.7', b.column('dst_addr') as Uint8Array, 0);
+    (b.column('app_name') as string[])[0] = 'tab\there, new\nline, quote \' and ünïcødé';
+    (b.column('http_host') as string[])[1] = 'x'.repeat(300);
+    await store.insertBatch(FLOWS_TABLE, b, 'kinds');
+    const rows = await store.rows<unknown[]>(
+      `SELECT toUnixTimestamp64Milli(time_received), flow_version, template_id, observation_domain_id, toString(bytes), toString(packets),
+              toString(src_addr), toString(dst_addr), app_name, length(http_host), batch_id
+       FROM fh.flows WHERE toDate(time_received) = '2026-11-03' ORDER BY time_received`,
+    );
+    expect(rows).toEqual([
+      [Date.UTC(2026, 10, 3, 1, 2, 3, 456), 10, 65535, 4294967295, String(2 ** 40 + 5), String(2 ** 53 - 1), '2001:db8::42', '::ffff:192.0.2.7', 'tab\there, new\nline, quote \' and ünïcødé', 0, batchIdHash('kinds')],
+      [Date.UTC(2026, 10, 3, 1, 2, 3, 457), 0, 0, 0, '0', '0', '::', '::', '', 300, batchIdHash('kinds')],
+    ]);
+  });
+
+  it('finds stored batches by id and removes them', async () => {
+    const a = batch(30, 7);
+    const c = batch(20, 8);
+    await store.insertBatch(FLOWS_TABLE, a, 'ledger-a');
+    await store.insertBatch(FLOWS_TABLE, c, 'ledger-c');
+    const from = Date.UTC(2026, 10, 2, 9, 0, 0, 0);
+    const to = Date.UTC(2026, 10, 2, 9, 0, 1, 0);
+    const ids = [batchIdHash('ledger-a'), batchIdHash('ledger-c'), batchIdHash('never-stored')];
+    const found = await store.storedBatchRows(FLOWS_TABLE, ids, from, to);
+    expect(Object.fromEntries(found)).toEqual({ [ids[0]]: 30, [ids[1]]: 20 });
+    // Outside the time span nothing is looked at.
+    expect((await store.storedBatchRows(FLOWS_TABLE, ids, to + 1000, to + 2000)).size).toBe(0);
+    await store.deleteBatches(FLOWS_TABLE, [ids[0]]);
+    expect(Object.fromEntries(await store.storedBatchRows(FLOWS_TABLE, ids, from, to))).toEqual({ [ids[1]]: 20 });
   });
 });

@@ -1,10 +1,12 @@
 import { Readable } from 'node:stream';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { open as openFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '@flowhound/runtime';
-import { addColumnsSql, createTableSql, TABLES, type ColumnarBatch, type TableDef } from '@flowhound/schema';
+import { addColumnsSql, createTableSql, storedColumns, TABLES, type ColumnarBatch, type TableDef } from '@flowhound/schema';
 import { StoreError } from './errors.ts';
-import { batchToTsv } from './tsv.ts';
+import { batchIdHash, nativeBlock, nativeColumnNames } from './native.ts';
 
 export interface StoreOptions {
   /** ClickHouse HTTP URL; when empty, chDB embedded in `dataDir`. */
@@ -16,10 +18,9 @@ export interface StoreOptions {
   readonly log: Logger;
 }
 
-interface ChdbConn {
-  chdb: {
-    rawInsert(p: { table: string; values: Buffer; format: 'TSV'; columns?: readonly string[]; settings?: Record<string, string | number> }): Promise<unknown>;
-  };
+/** A SQL string literal; ClickHouse escapes are backslash-based. */
+function sqlString(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 /**
@@ -31,29 +32,36 @@ export class Store {
   readonly client: ClickHouseClient;
   readonly kind: 'chdb' | 'http';
   readonly database: string;
-  private readonly chdb: ChdbConn | undefined;
+  /** chDB only: where insert files are staged (inside the data directory). */
+  private readonly stageDir: string;
   private readonly log: Logger;
+  private staged = 0;
 
-  private constructor(client: ClickHouseClient, kind: 'chdb' | 'http', database: string, chdb: ChdbConn | undefined, log: Logger) {
+  private constructor(client: ClickHouseClient, kind: 'chdb' | 'http', database: string, stageDir: string, log: Logger) {
     this.client = client;
     this.kind = kind;
     this.database = database;
-    this.chdb = chdb;
+    this.stageDir = stageDir;
     this.log = log;
   }
 
   static async open(o: StoreOptions): Promise<Store> {
     if (o.url) {
       const client = createClient({ url: o.url, username: o.username, password: o.password, request_timeout: 60_000 });
-      const store = new Store(client, 'http', o.database, undefined, o.log);
+      const store = new Store(client, 'http', o.database, '', o.log);
       await store.ping();
       return store;
     }
     mkdirSync(o.dataDir, { recursive: true });
-    let conn: ChdbConn;
+    // Staged insert files left by a crash are useless (their batches are
+    // redelivered by the bus): start empty.
+    const stageDir = join(o.dataDir, 'insert-staging');
+    rmSync(stageDir, { recursive: true, force: true });
+    mkdirSync(stageDir, { recursive: true });
+    let conn: unknown;
     try {
       const { createChdbConnection } = await import('chdb/connection');
-      conn = createChdbConnection({ path: o.dataDir }) as unknown as ChdbConn;
+      conn = createChdbConnection({ path: o.dataDir });
     } catch (err) {
       throw new StoreError(
         `cannot open embedded ClickHouse (chDB) in ${o.dataDir}: ${(err as Error).message}. ` +
@@ -62,7 +70,7 @@ export class Store {
       );
     }
     const client = createClient({ connection: conn as never });
-    return new Store(client, 'chdb', o.database, conn, o.log);
+    return new Store(client, 'chdb', o.database, stageDir, o.log);
   }
 
   async ping(): Promise<void> {
@@ -85,37 +93,87 @@ export class Store {
       const have = new Set(
         (await this.rows<[string]>('SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}', { db: this.database, t: t.name })).map((r) => r[0]),
       );
-      for (const sql of addColumnsSql({ ...t, columns: t.columns.filter((c) => !have.has(c.name)) }, { database: this.database })) {
+      for (const sql of addColumnsSql({ ...t, columns: storedColumns(t).filter((c) => !have.has(c.name)) }, { database: this.database })) {
         await this.client.command({ query: sql });
       }
     }
     this.log.info({ database: this.database, tables: TABLES.map((t) => t.name) }, 'schema is up to date');
   }
 
-  /**
-   * Inserts a batch. `token` makes the insert idempotent: the same token
-   * again (a redelivered bus message) is dropped by ClickHouse.
-   */
+  /** Inserts one batch (tests and small callers); the token also names its rows' batch_id. */
   async insertBatch(table: TableDef, batch: ColumnarBatch, token: string): Promise<void> {
     if (batch.rows === 0) return;
-    const tsv = batchToTsv(batch);
-    const columns = table.columns.map((c) => c.name);
-    const settings = { insert_deduplication_token: token };
-    const fq = `${this.database}.${table.name}`;
+    await this.insertNative(table, [nativeBlock(batch, batchIdHash(token))], batch.rows, token);
+  }
+
+  /**
+   * Inserts Native blocks (see native.ts) as one INSERT. `token` makes it
+   * idempotent: the same token again (a retry after an error whose insert
+   * did land) is dropped by ClickHouse. One code path builds the bytes; the
+   * back ends differ only in delivery. chDB's insert API takes text formats
+   * only, so the bytes are staged in a file that the engine reads with
+   * `file(…, 'Native')`; a server gets them as the body of an
+   * `INSERT … FORMAT Native`.
+   */
+  async insertNative(table: TableDef, blocks: readonly Uint8Array[], rows: number, token: string): Promise<void> {
+    if (rows === 0) return;
+    const fq = `\`${this.database}\`.\`${table.name}\``;
+    const cols = nativeColumnNames(table.columns).map((c) => `\`${c}\``).join(', ');
     try {
-      if (this.chdb) {
-        await this.chdb.chdb.rawInsert({ table: fq, values: Buffer.from(tsv), format: 'TSV', columns, settings });
+      if (this.kind === 'chdb') {
+        const path = join(this.stageDir, `${process.pid}-${++this.staged}.native`);
+        const fh = await openFile(path, 'w');
+        try {
+          await fh.writev(blocks as Uint8Array[]);
+        } finally {
+          await fh.close();
+        }
+        try {
+          await this.client.command({
+            query: `INSERT INTO ${fq} (${cols}) SETTINGS insert_deduplication_token = ${sqlString(token)} SELECT * FROM file(${sqlString(path)}, 'Native')`,
+          });
+        } finally {
+          await unlink(path).catch(() => {});
+        }
       } else {
-        // A byte stream, not object mode: the client refuses object-mode
-        // streams for raw formats.
-        const body = new Readable({ read() {} });
-        body.push(tsv);
-        body.push(null);
-        await this.client.insert({ table: fq, values: body, format: 'TabSeparated', columns: columns as [string, ...string[]], clickhouse_settings: settings });
+        const r = await this.client.exec({
+          query: `INSERT INTO ${fq} (${cols}) FORMAT Native`,
+          values: Readable.from(blocks),
+          clickhouse_settings: { insert_deduplication_token: token },
+        });
+        r.stream.resume();
+        await new Promise<void>((res, rej) => {
+          r.stream.on('end', res);
+          r.stream.on('error', rej);
+        });
       }
     } catch (err) {
-      throw new StoreError(`insert of ${batch.rows} rows into ${fq} failed: ${(err as Error).message}`, { cause: err });
+      throw new StoreError(`insert of ${rows} rows into ${fq} failed: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * Rows stored per batch id among `ids`, looking only at rows received in
+   * [fromMs, toMs] (the batches' own time span, so the lookup reads a few
+   * parts, not the table). Used for redelivered batches only.
+   */
+  async storedBatchRows(table: TableDef, ids: readonly number[], fromMs: number, toMs: number): Promise<Map<number, number>> {
+    const rows = await this.rows<[number, number]>(
+      `SELECT batch_id, count() FROM \`${this.database}\`.\`${table.name}\`
+       WHERE ${table.timeColumn} BETWEEN fromUnixTimestamp64Milli({from:Int64}) AND fromUnixTimestamp64Milli({to:Int64})
+         AND batch_id IN {ids:Array(UInt64)}
+       GROUP BY batch_id`,
+      { from: Math.floor(fromMs), to: Math.ceil(toMs), ids },
+    );
+    return new Map(rows.map(([id, n]) => [Number(id), Number(n)]));
+  }
+
+  /** Removes the rows of the given batches (a partly stored batch before it is stored again). */
+  async deleteBatches(table: TableDef, ids: readonly number[]): Promise<void> {
+    await this.client.command({
+      query: `DELETE FROM \`${this.database}\`.\`${table.name}\` WHERE batch_id IN {ids:Array(UInt64)}`,
+      query_params: { ids },
+    });
   }
 
   /** Runs a parameterised query; values are bound, never spliced into SQL. */

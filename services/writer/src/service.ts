@@ -1,11 +1,11 @@
-import { trace, context } from '@opentelemetry/api';
-import { BatchFormatError, contextFromHeaders, decodeBatch, subjects, type Bus, type BusMessage, type StreamKey, type Subscription } from '@flowhound/bus';
+import { BatchFormatError, decodeBatch, subjects, type Bus, type BusMessage, type StreamKey, type Subscription } from '@flowhound/bus';
 import { RateLimitedLog, type Component, type Logger } from '@flowhound/runtime';
 import { CONVERSATIONS_TABLE, FLOWS_TABLE, type TableDef } from '@flowhound/schema';
 import type { Store } from '@flowhound/store';
 import type { Meter } from '@opentelemetry/api';
 import type { WriterConfig } from './config.ts';
 import { WriterCounters } from './metrics.ts';
+import { TableWriter } from './table-writer.ts';
 
 export interface WriterDeps {
   readonly bus: Bus;
@@ -20,12 +20,13 @@ interface Feed {
   readonly filter: string;
   readonly durable: string;
   readonly counters: WriterCounters;
+  readonly writer: TableWriter;
 }
 
 /**
- * Inserts batches from the bus into ClickHouse. A message is acknowledged
- * only after ClickHouse accepted its rows; the batch id is the insert's
- * deduplication token, so a redelivery after a crash inserts nothing twice.
+ * Stores batches from the bus in ClickHouse, many bus batches per INSERT
+ * (see TableWriter). A message is acknowledged only after ClickHouse
+ * accepted its rows, and a redelivered one is never stored twice.
  */
 export class WriterService implements Component {
   readonly name = 'writer';
@@ -34,15 +35,19 @@ export class WriterService implements Component {
   private readonly deps: WriterDeps;
   private readonly feeds: Feed[];
   private subs: Subscription[] = [];
-  private readonly warn: RateLimitedLog;
 
   constructor(config: Readonly<WriterConfig>, deps: WriterDeps) {
     this.config = config;
     this.deps = deps;
-    this.warn = new RateLimitedLog(deps.log);
+    const warn = new RateLimitedLog(deps.log);
+    const feed = (table: TableDef, stream: StreamKey, filter: string, durable: string): Feed => {
+      const counters = new WriterCounters();
+      const writer = new TableWriter(table, deps.store, counters, warn, config);
+      return { table, stream, filter, durable, counters, writer };
+    };
     this.feeds = [
-      { table: FLOWS_TABLE, stream: 'flows', filter: subjects.flowsRawAll, durable: config.flowsDurable, counters: new WriterCounters() },
-      { table: CONVERSATIONS_TABLE, stream: 'conversations', filter: subjects.convEnrichedAll, durable: config.conversationsDurable, counters: new WriterCounters() },
+      feed(FLOWS_TABLE, 'flows', subjects.flowsRawAll, config.flowsDurable),
+      feed(CONVERSATIONS_TABLE, 'conversations', subjects.convEnrichedAll, config.conversationsDurable),
     ];
     this.counters = Object.fromEntries(this.feeds.map((f) => [f.table.name, f.counters]));
   }
@@ -57,13 +62,13 @@ export class WriterService implements Component {
           durable: f.durable,
           filter: f.filter,
           maxInFlight: this.config.maxInFlight,
-          handler: (m) => this.insert(f, m),
+          handler: (m) => this.receive(f, m),
         }),
       );
     }
   }
 
-  private async insert(f: Feed, m: BusMessage): Promise<void> {
+  private receive(f: Feed, m: BusMessage): Promise<void> {
     let decoded;
     try {
       decoded = decodeBatch(m.data, f.table.columns);
@@ -73,34 +78,21 @@ export class WriterService implements Component {
         // stream: count it, log it and let it go.
         f.counters.badBatches++;
         this.deps.log.error({ err, subject: m.subject, seq: m.seq }, 'dropping a message that is not a valid batch');
-        return;
+        return Promise.resolve();
       }
-      throw err;
+      return Promise.reject(err);
     }
-    const tracer = trace.getTracer('flowhound');
-    await context.with(contextFromHeaders(m.headers), () =>
-      tracer.startActiveSpan('writer.insert', async (span) => {
-        span.setAttribute('flowhound.table', f.table.name);
-        span.setAttribute('flowhound.rows', decoded.batch.rows);
-        const t0 = performance.now();
-        try {
-          await this.deps.store.insertBatch(f.table, decoded.batch, `${f.table.name}:${decoded.batchId || m.seq}`);
-          f.counters.batches++;
-          f.counters.rows += decoded.batch.rows;
-        } catch (err) {
-          f.counters.failures++;
-          this.warn.warn(`insert-${f.table.name}`, { err, table: f.table.name, rows: decoded.batch.rows }, 'insert failed; the batch stays on the bus and is retried');
-          throw err;
-        } finally {
-          f.counters.insertMsTotal += performance.now() - t0;
-          span.end();
-        }
-      }),
-    );
+    // A batch without an id (an old producer) gets one from its place in
+    // the stream, which a redelivery keeps.
+    return f.writer.add(decoded.batch, decoded.batchId || `${m.subject}:${m.seq}`, m.redelivered, m.headers);
   }
 
   async stop(): Promise<void> {
+    // Store what is pending now instead of waiting for the flush timer;
+    // the subscriptions' stop waits for those inserts.
+    for (const f of this.feeds) f.writer.drain();
     await Promise.all(this.subs.map((s) => s.stop()));
     this.subs = [];
+    await Promise.all(this.feeds.map((f) => f.writer.idle()));
   }
 }
