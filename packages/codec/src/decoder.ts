@@ -97,8 +97,10 @@ import {
 
 /**
  * Where rows go. `next()` reserves one row of `batch` and returns its index;
- * when the batch is full it hands it on and swaps in a fresh one first, so
- * callers read `sink.batch` again after every `next()`.
+ * when the batch is full it hands it on and swaps in a fresh one (or
+ * resets the same one) first, so callers read `sink.batch` again after
+ * every `next()`. The decoder marks the columns it writes as touched in
+ * each batch fill (see ColumnarBatch), so a sink encodes the batch as it is.
  */
 export interface FlowSink {
   readonly batch: ColumnarBatch;

@@ -1,6 +1,8 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBus } from '@flowhound/bus';
+import { decodeBatch, MemoryBus, subjects } from '@flowhound/bus';
+import { BatchListSink, FlowDecoder, MemoryTemplateStore } from '@flowhound/codec';
+import { FLOW_COLUMNS, formatIp, parseIp, type ColumnarBatch } from '@flowhound/schema';
 import { collect, fixturePayloads, offlineRecords, startIngest, udpSender, until } from './test-util.ts';
 import type { IngestService } from './service.ts';
 
@@ -56,6 +58,45 @@ describe('ingest on one thread', () => {
     await until(() => svc.receiverCounters().tcpOpen === 0);
     await svc.collect();
     expect([...svc.book.totals()][0].transports).toEqual(['tcp']);
+  });
+
+  it('publishes every cell an offline decoder gets, with batches that fill in the middle of a data set', async () => {
+    // Rows as text, time_received left out (the receive time differs), sorted: publishing may reorder batches.
+    const rowsOf = (batches: readonly ColumnarBatch[]) => {
+      const out: string[] = [];
+      for (const b of batches) {
+        for (let r = 0; r < b.rows; r++) {
+          const row: unknown[] = [];
+          for (let c = 1; c < FLOW_COLUMNS.length; c++) {
+            const k = FLOW_COLUMNS[c].kind;
+            const d = b.read(FLOW_COLUMNS[c].name);
+            row.push(k === 'ip' ? formatIp(d as Uint8Array, r * 16) : (d as ArrayLike<unknown>)[r]);
+          }
+          out.push(JSON.stringify(row));
+        }
+      }
+      return out.sort();
+    };
+    const sink = new BatchListSink();
+    const dec = new FlowDecoder({ templates: new MemoryTemplateStore(), sink });
+    const ex = new Uint8Array(16);
+    parseIp('127.0.0.1', ex);
+    for (const p of [...v9, ...v10]) dec.decode(p, '127.0.0.1', ex, Date.now());
+    const want = rowsOf(sink.batches());
+    expect(want.length).toBeGreaterThan(50);
+
+    // 7 rows a batch: softflowd sends up to 6 records a set, so batches fill (and the receiver resets its one batch) inside sets.
+    const { svc, bus } = await startIngest({ batchRows: 7 });
+    running.push(svc);
+    const got: ColumnarBatch[] = [];
+    const sub = await bus.consume({ stream: 'flows', durable: 'cells', filter: subjects.flowsRawAll, handler: async (m) => void got.push(decodeBatch(new Uint8Array(m.data), FLOW_COLUMNS).batch) });
+    const tx = await udpSender();
+    await tx.send(svc.boundPorts[0], [...v9, ...v10]);
+    await until(() => got.reduce((n, b) => n + b.rows, 0) >= want.length);
+    await tx.close();
+    await sub.stop();
+    expect(got.some((b) => b.rows === 7)).toBe(true);
+    expect(rowsOf(got)).toEqual(want);
   });
 
   it('refuses NetFlow v9 over TCP: the connection is closed and counted', async () => {

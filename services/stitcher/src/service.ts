@@ -44,12 +44,19 @@ export class StitcherService implements Component {
   }
 }
 
-/** Copies flow columns into a conversation batch (a column-wise copy). */
+/**
+ * Copies flow columns into a conversation batch (a column-wise copy). Only
+ * the columns touched in `flows` (the ones its bus message carried) are
+ * copied and marked: the rest are zero on both sides.
+ */
 export function toConversations(flows: ColumnarBatch): ColumnarBatch {
   const out = new ColumnarBatch(CONVERSATION_COLUMNS, Math.max(flows.rows, 1));
   for (let i = 0; i < flows.columns.length; i++) {
+    if (flows.touched[i] === 0) continue;
+    const j = out.indexOf(flows.columns[i].name);
+    out.touch(j);
     const src = flows.data[i];
-    const dst = out.data[out.indexOf(flows.columns[i].name)];
+    const dst = out.data[j];
     if (Array.isArray(src)) for (let r = 0; r < flows.rows; r++) (dst as string[])[r] = src[r];
     else (dst as Uint8Array).set(src.subarray(0, flows.columns[i].kind === 'ip' ? flows.rows * 16 : flows.rows) as Uint8Array);
   }
