@@ -380,6 +380,25 @@ describe('templates in the packet stream', () => {
     expect(s.templates.size).toBe(0);
     expect(s.decoder.counters.templates_withdrawn).toBe(2);
   });
+
+  it('withdraws only data templates with a withdraw-all in a template set, and only options templates in an options template set (RFC 7011 §8.1)', () => {
+    const s = setup();
+    const domain = Uint8Array.of(0, 0, 0, 7);
+    const data = set(2, [...u16(300), ...u16(2), ...u16(8), ...u16(4), ...u16(12), ...u16(4)]);
+    // Options template 400: scope observationDomainId (149), then samplingInterval (34).
+    const options = set(3, [...u16(400), ...u16(2), ...u16(1), ...u16(149), ...u16(4), ...u16(34), ...u16(4)]);
+    const withdrawAll = (setId: number) => ipfixMessage(domain, [set(setId, [...u16(setId), ...u16(0)])]);
+    s.decoder.decode(ipfixMessage(domain, [data, options]), 'x', EXPORTER_ADDR, RECEIVED);
+    expect(s.templates.size).toBe(2);
+    s.decoder.decode(withdrawAll(2), 'x', EXPORTER_ADDR, RECEIVED);
+    expect(s.templates.get('x', 10, 7, 300)).toBeUndefined();
+    expect(s.templates.get('x', 10, 7, 400)).toBeDefined();
+    s.decoder.decode(ipfixMessage(domain, [data]), 'x', EXPORTER_ADDR, RECEIVED);
+    s.decoder.decode(withdrawAll(3), 'x', EXPORTER_ADDR, RECEIVED);
+    expect(s.templates.get('x', 10, 7, 400)).toBeUndefined();
+    expect(s.templates.get('x', 10, 7, 300)).toBeDefined();
+    expect(s.decoder.counters.templates_withdrawn).toBe(2);
+  });
 });
 
 describe('malformed input', () => {

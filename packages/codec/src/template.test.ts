@@ -12,6 +12,9 @@ import {
   OP_TIME,
   OP_U64,
   VARIABLE_LENGTH,
+  WITHDRAW_ALL,
+  WITHDRAW_ALL_DATA,
+  WITHDRAW_ALL_OPTIONS,
   compileTemplate,
   parseTemplateSet,
   sameTemplate,
@@ -87,9 +90,11 @@ describe('parseTemplateSet', () => {
     expect(parseTemplateSet(b, 0, b.length, 9, 0, 0).templates[0].fields).toEqual([f(40001, 4)]);
   });
 
-  it('parses withdrawals, and withdraw-all when the template id is the set id', () => {
+  it('parses withdrawals, and withdraw-all of the set’s kind when the template id is the set id', () => {
     const b = bytes(0x01, 0x2c, 0, 0, 0, 2, 0, 0);
-    expect(parseTemplateSet(b, 0, b.length, 10, 2, 0).withdrawals).toEqual([300, -1]);
+    expect(parseTemplateSet(b, 0, b.length, 10, 2, 0).withdrawals).toEqual([300, WITHDRAW_ALL_DATA]);
+    const o = bytes(0x01, 0x2c, 0, 0, 0, 3, 0, 0);
+    expect(parseTemplateSet(o, 0, o.length, 10, 3, 0).withdrawals).toEqual([300, WITHDRAW_ALL_OPTIONS]);
   });
 
   it('parses v9 options templates by scope and option lengths', () => {
@@ -125,10 +130,30 @@ describe('MemoryTemplateStore', () => {
     s.withdraw('a', 10, 0, 256);
     expect(s.get('a', 10, 0, 256)).toBeUndefined();
     expect(s.get('a', 10, 0, 257)).toBeDefined();
-    s.withdraw('a', 10, 0, -1);
+    s.withdraw('a', 10, 0, WITHDRAW_ALL);
     expect(s.get('a', 10, 0, 257)).toBeUndefined();
     expect(s.get('a', 10, 1, 256)).toBeDefined();
     expect(s.get('a', 9, 0, 256)).toBeDefined();
+    expect(s.size).toBe(3);
+  });
+
+  it('withdraws all data templates or all options templates of a domain, leaving the other kind', () => {
+    const s = new MemoryTemplateStore();
+    const opt = (templateId: number, domain = 0): TemplateDef => ({ version: 10, domain, templateId, scopeFieldCount: 1, fields: [f(149, 4), f(34, 4)] });
+    s.put('a', def(256));
+    s.put('a', def(257));
+    s.put('a', opt(258));
+    s.put('a', opt(259));
+    s.put('a', def(256, 1));
+    s.put('a', opt(258, 1));
+    s.withdraw('a', 10, 0, WITHDRAW_ALL_DATA);
+    expect([256, 257, 258, 259].map((id) => s.get('a', 10, 0, id) !== undefined)).toEqual([false, false, true, true]);
+    s.put('a', def(256));
+    s.withdraw('a', 10, 0, WITHDRAW_ALL_OPTIONS);
+    expect([256, 257, 258, 259].map((id) => s.get('a', 10, 0, id) !== undefined)).toEqual([true, false, false, false]);
+    // Other domains are untouched.
+    expect(s.get('a', 10, 1, 256)).toBeDefined();
+    expect(s.get('a', 10, 1, 258)).toBeDefined();
     expect(s.size).toBe(3);
   });
 

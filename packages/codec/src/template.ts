@@ -151,6 +151,21 @@ export const FLAG_APP_LOOKUP = 8;
 /** The record carries Cisco ART counts: divide the ART sums. */
 export const FLAG_ART = 16;
 
+/** `withdraw` template id: every template of the observation domain, data and options. */
+export const WITHDRAW_ALL = -1;
+/** `withdraw` template id: every data template of the domain (IPFIX withdraw-all in a Template Set, id 2; RFC 7011 §8.1). */
+export const WITHDRAW_ALL_DATA = -2;
+/** `withdraw` template id: every options template of the domain (withdraw-all in an Options Template Set, id 3). */
+export const WITHDRAW_ALL_OPTIONS = -3;
+
+/** True when a withdrawal with this template id (one id, or one of the WITHDRAW_ALL* values) takes template `t`. */
+export function withdrawalTakes(templateId: number, t: Pick<TemplateDef, 'templateId' | 'scopeFieldCount'>): boolean {
+  if (templateId >= 0) return t.templateId === templateId;
+  if (templateId === WITHDRAW_ALL_DATA) return t.scopeFieldCount === 0;
+  if (templateId === WITHDRAW_ALL_OPTIONS) return t.scopeFieldCount > 0;
+  return true;
+}
+
 /**
  * Where templates live. The decoder reads it once per data set and writes
  * to it only when a template is new or redefined, so a shared store (the
@@ -160,7 +175,11 @@ export interface TemplateStore {
   get(exporter: string, version: number, domain: number, templateId: number): CompiledTemplate | undefined;
   /** A template new or redefined in a packet. */
   put(exporter: string, t: TemplateDef): void;
-  /** templateId -1 withdraws every template of the domain. */
+  /**
+   * One template id, or every template of the domain of one kind:
+   * WITHDRAW_ALL_DATA, WITHDRAW_ALL_OPTIONS (what IPFIX withdraw-all sets
+   * parse to), WITHDRAW_ALL for both.
+   */
   withdraw(exporter: string, version: number, domain: number, templateId: number): void;
   /**
    * The exporter sent an unchanged template again. Optional: a shared store
@@ -200,8 +219,12 @@ export class MemoryTemplateStore implements TemplateStore {
     const domains = this.byExporter.get(exporter);
     if (!domains) return;
     const k = domainKey(version, domain);
-    if (templateId < 0) domains.delete(k);
-    else domains.get(k)?.delete(templateId);
+    const ids = domains.get(k);
+    if (!ids) return;
+    if (templateId >= 0) ids.delete(templateId);
+    else if (templateId === WITHDRAW_ALL) ids.clear();
+    else for (const [id, t] of ids) if (withdrawalTakes(templateId, t.def)) ids.delete(id);
+    if (ids.size === 0) domains.delete(k);
   }
 
   /** Every stored template, for inspection. */
@@ -682,7 +705,7 @@ function compileProgram(def: TemplateDef, extra?: ElementTargets): CompiledTempl
 
 export interface TemplateSetResult {
   readonly templates: TemplateDef[];
-  /** Template ids withdrawn (IPFIX); -1 = all templates of the domain. */
+  /** Template ids withdrawn (IPFIX); a withdraw-all is WITHDRAW_ALL_DATA in a Template Set, WITHDRAW_ALL_OPTIONS in an Options Template Set. */
   readonly withdrawals: number[];
   /**
    * For each withdrawal, how many templates of `templates` came before it
@@ -743,8 +766,9 @@ export function parseTemplateSet(b: Uint8Array, start: number, end: number, vers
         if (templateId === 0) break; // zero padding
         return { templates, withdrawals, withdrawAt, skipped, error: `template ${templateId} has no fields` };
       }
-      // RFC 7011 §8.1: a withdrawal; the set id itself as template id withdraws them all.
-      withdrawals.push(templateId === setId ? -1 : templateId);
+      // RFC 7011 §8.1: a withdrawal; the set id itself as template id withdraws
+      // every template of the set's kind: data templates in set 2, options templates in set 3.
+      withdrawals.push(templateId === setId ? (options ? WITHDRAW_ALL_OPTIONS : WITHDRAW_ALL_DATA) : templateId);
       withdrawAt.push(templates.length);
       continue;
     }
