@@ -36,7 +36,13 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
-export type KvOp = 'put' | 'del';
+/**
+ * `del`: the key was deleted; `purge`: deleted with its history. Both leave
+ * the key absent. flowhound uses the two for different meanings where a
+ * watcher must tell them apart (fh_templates: an exporter's withdrawal is a
+ * delete, the registry's expiry a purge).
+ */
+export type KvOp = 'put' | 'del' | 'purge';
 
 export interface KvEntry {
   readonly key: string;
@@ -48,6 +54,8 @@ export interface KvBucket {
   put(key: string, value: Uint8Array): Promise<void>;
   get(key: string): Promise<Uint8Array | undefined>;
   delete(key: string): Promise<void>;
+  /** Removes the key and its history; watchers see op `purge`. */
+  purge(key: string): Promise<void>;
   keys(): Promise<string[]>;
   /** Calls back with every current entry first, then every change. */
   watch(cb: (e: KvEntry) => void): Promise<Subscription>;

@@ -65,7 +65,9 @@ describe('in-memory bus', () => {
     const w = await kv.watch((e) => seen.push(`${e.op}:${e.key}`));
     await kv.put('b', enc('2'));
     await kv.delete('a');
+    await kv.purge('b');
     await w.stop();
-    expect(seen).toEqual(['put:a', 'put:b', 'del:a']);
+    expect(seen).toEqual(['put:a', 'put:b', 'del:a', 'purge:b']);
+    expect(await kv.keys()).toEqual([]);
   });
 });

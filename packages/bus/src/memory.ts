@@ -167,6 +167,11 @@ class MemoryKv implements KvBucket {
     for (const w of this.watchers) w({ key, op: 'del', value: undefined });
   }
 
+  async purge(key: string): Promise<void> {
+    this.data.delete(key);
+    for (const w of this.watchers) w({ key, op: 'purge', value: undefined });
+  }
+
   async keys(): Promise<string[]> {
     return [...this.data.keys()];
   }

@@ -77,12 +77,16 @@ describe('NATS JetStream bus', () => {
     const w = await kvb.watch((e) => seen.push(`${e.op}:${e.key}:${e.value ? dec(e.value) : ''}`));
     await kva.put('x.9.0.257', enc('t2'));
     await kva.delete('x.9.0.256');
+    await kva.put('x.9.0.258', enc('t3'));
+    await kva.purge('x.9.0.258');
     const end = Date.now() + 5000;
-    while (seen.length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    while (seen.length < 5 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     await w.stop();
-    expect(seen).toEqual(['put:x.9.0.256:t1', 'put:x.9.0.257:t2', 'del:x.9.0.256:']);
+    expect(seen).toEqual(['put:x.9.0.256:t1', 'put:x.9.0.257:t2', 'del:x.9.0.256:', 'put:x.9.0.258:t3', 'purge:x.9.0.258:']);
     expect(await kvb.get('x.9.0.257').then((v) => v && dec(v))).toBe('t2');
     expect(await kvb.get('x.9.0.256')).toBeUndefined();
+    expect(await kvb.get('x.9.0.258')).toBeUndefined();
+    expect(await kvb.keys()).toEqual(['x.9.0.257']);
     await a.close();
     await b.close();
   });

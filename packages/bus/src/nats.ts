@@ -175,6 +175,9 @@ export class NatsBus implements Bus {
       delete: async (key) => {
         await kv.delete(key);
       },
+      purge: async (key) => {
+        await kv.purge(key);
+      },
       keys: async () => {
         const out: string[] = [];
         for await (const k of await kv.keys()) out.push(k);
@@ -183,7 +186,7 @@ export class NatsBus implements Bus {
       watch: async (cb: (e: KvEntry) => void) => {
         const it = await kv.watch();
         const done = (async () => {
-          for await (const e of it) cb({ key: e.key, op: e.operation === 'PUT' ? 'put' : 'del', value: e.operation === 'PUT' ? e.value : undefined });
+          for await (const e of it) cb({ key: e.key, op: e.operation === 'PUT' ? 'put' : e.operation === 'PURGE' ? 'purge' : 'del', value: e.operation === 'PUT' ? e.value : undefined });
         })();
         return {
           stop: async () => {

@@ -8,7 +8,7 @@ import { silentLogger } from '@flowhound/runtime';
 import { startNats, type NatsServer } from '@flowhound/testkit';
 import { exporterStatsKvKey } from './exporters.ts';
 import type { IngestService } from './service.ts';
-import { collect, fixturePayloads, offlineRecords, splitTemplates, startIngest, udpSender, until } from './test-util.ts';
+import { collect, fixturePayloads, ipfixPacket, ipfixSet, offlineRecords, splitTemplates, startIngest, templateRecord, udpSender, until, withdrawalRecord } from './test-util.ts';
 
 const v10 = fixturePayloads('softflowd-v10.pcap');
 
@@ -78,5 +78,37 @@ describe('ingest replicas on NATS', () => {
     await until(() => b.decoderCounters().records >= want, 10_000);
     expect(b.decoderCounters().records).toBe(want);
     expect(b.decoderCounters().times_estimated).toBe(0);
+  });
+
+  it('stops decoding at replica b (two workers) a template withdrawn at replica a, and a replica started later does not read it back', async () => {
+    const a = (await startIngest({ replicaId: 'wd-a' }, await open())).svc;
+    const b = (await startIngest({ replicaId: 'wd-b', workers: 2 }, await open())).svc;
+    running.push(a, b);
+    const domain = 77;
+    const tx = await udpSender();
+    // Data templates 300 and 301, options template 400 (scope observationDomainId, samplingInterval).
+    await tx.send(a.boundPorts[0], [
+      ipfixPacket(domain, ipfixSet(2, [...templateRecord(300, [[8, 4], [12, 4]]), ...templateRecord(301, [[8, 4], [12, 4], [1, 8]])]), ipfixSet(3, templateRecord(400, [[149, 4], [34, 4]], 1))),
+    ]);
+    await until(() => b.registry.remoteTemplates >= 3, 10_000);
+    await new Promise((r) => setTimeout(r, 100)); // the main thread hands them to the workers
+    const data = ipfixPacket(domain, ipfixSet(300, [10, 0, 0, 1, 10, 0, 0, 2]));
+    await tx.send(b.boundPorts[0], [data]);
+    expect(await until(() => b.decoderCounters().records === 1, 5000)).toBe(true);
+
+    // Withdraw-all in a Template Set at a: the data templates leave the registry and b's workers.
+    await tx.send(a.boundPorts[0], [ipfixPacket(domain, ipfixSet(2, withdrawalRecord(2)))]);
+    expect(await until(() => b.registry.remoteWithdrawals === 2, 10_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    const misses = b.decoderCounters().template_misses ?? 0;
+    await tx.send(b.boundPorts[0], [data]);
+    expect(await until(() => (b.decoderCounters().template_misses ?? 0) === misses + 1, 5000)).toBe(true);
+    expect(b.decoderCounters().records).toBe(1);
+    await tx.close();
+
+    const c = (await startIngest({ replicaId: 'wd-c' }, await open())).svc;
+    running.push(c);
+    const known = [...c.registry.known()].filter((t) => t.def.domain === domain).map((t) => t.def.templateId);
+    expect(known).toEqual([400]);
   });
 });

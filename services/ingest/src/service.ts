@@ -60,7 +60,13 @@ export class IngestService implements Component {
     this.config = config;
     this.deps = deps;
     this.warn = new RateLimitedLog(deps.log);
-    this.registry = new RegistryTemplates(deps.bus, deps.log, config.replicaId, (exporter, def) => this.onRemoteTemplate(exporter, def));
+    this.registry = new RegistryTemplates(
+      deps.bus,
+      deps.log,
+      config.replicaId,
+      (exporter, def) => this.onRemoteTemplate(exporter, def),
+      (exporter, version, domain, templateId) => this.onRemoteWithdraw(exporter, version, domain, templateId),
+    );
     this.options = new RegistryOptions(deps.bus, deps.log, config.replicaId, (f) => this.onRemoteOptions(f));
     this.book = new ExporterBook(config.replicaId, deps.log);
   }
@@ -73,6 +79,11 @@ export class IngestService implements Component {
   private onRemoteTemplate(exporter: string, def: TemplateDef): void {
     this.receiver?.applyTemplate(exporter, def);
     this.pool?.applyTemplate(exporter, def);
+  }
+
+  private onRemoteWithdraw(exporter: string, version: number, domain: number, templateId: number): void {
+    this.receiver?.applyWithdraw(exporter, version, domain, templateId);
+    this.pool?.applyWithdraw(exporter, version, domain, templateId);
   }
 
   async start(): Promise<void> {
@@ -90,6 +101,7 @@ export class IngestService implements Component {
         kv_writes: this.registry.kvWrites,
         kv_write_errors: this.registry.kvWriteErrors,
         remote: this.registry.remoteTemplates,
+        remote_withdrawals: this.registry.remoteWithdrawals,
         options_kv_writes: this.options.kvWrites,
         options_kv_write_errors: this.options.kvWriteErrors,
         options_remote: this.options.remoteFacts,

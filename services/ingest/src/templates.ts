@@ -1,5 +1,5 @@
 import { decodeTemplate, encodeTemplate, KV_BUCKETS, templateKvKey, type Bus, type KvBucket, type Subscription } from '@flowhound/bus';
-import { MemoryTemplateStore, sameTemplate, type CompiledTemplate, type TemplateDef, type TemplateStore } from '@flowhound/codec';
+import { MemoryTemplateStore, sameTemplate, withdrawalTakes, type CompiledTemplate, type TemplateDef, type TemplateStore } from '@flowhound/codec';
 import type { Template } from '@flowhound/proto';
 import type { Logger } from '@flowhound/runtime';
 
@@ -83,34 +83,50 @@ export class ReceiverTemplateStore implements TemplateStore {
 /**
  * One replica's side of the template registry's KV bucket. Templates this
  * replica's decoders receive are written to the bucket (when new, changed,
- * or due for a refresh); templates any other replica wrote arrive by the
- * bucket's watch and go to `onRemote`, so data decodes wherever its
- * template came in. Also remembers every template it knows, so a worker
- * that starts later is handed them all.
+ * or due for a refresh), and withdrawals delete them; templates any other
+ * replica wrote arrive by the bucket's watch and go to `onRemote`, and
+ * entries another replica deleted (its exporter withdrew them) go to
+ * `onRemoteWithdraw`, so data decodes, or stops decoding, wherever its
+ * template came in. Purged entries (the registry's expiry) are not
+ * withdrawals: replicas keep those templates. Also remembers every
+ * template it knows, so a worker that starts later is handed them all.
  */
 export class RegistryTemplates implements TemplateSync {
   kvWrites = 0;
   kvWriteErrors = 0;
   remoteTemplates = 0;
+  /** Templates other replicas withdrew (entries deleted from the bucket), applied here. */
+  remoteWithdrawals = 0;
   private readonly bus: Bus;
   private readonly log: Logger;
   private readonly replicaId: string;
   private readonly onRemote: (exporter: string, def: TemplateDef) => void;
+  private readonly onRemoteWithdraw: (exporter: string, version: number, domain: number, templateId: number) => void;
   private readonly announced = new Map<string, { t: Template; at: number }>();
+  /** Deletes this replica sent and has not seen come back through the watch yet, per key. */
+  private readonly ownDeletes = new Map<string, number>();
   private kv: KvBucket | undefined;
   private watch: Subscription | undefined;
   private readonly pending = new Set<Promise<void>>();
 
-  constructor(bus: Bus, log: Logger, replicaId: string, onRemote: (exporter: string, def: TemplateDef) => void) {
+  constructor(
+    bus: Bus,
+    log: Logger,
+    replicaId: string,
+    onRemote: (exporter: string, def: TemplateDef) => void,
+    onRemoteWithdraw: (exporter: string, version: number, domain: number, templateId: number) => void = () => {},
+  ) {
     this.bus = bus;
     this.log = log;
     this.replicaId = replicaId;
     this.onRemote = onRemote;
+    this.onRemoteWithdraw = onRemoteWithdraw;
   }
 
   async start(): Promise<void> {
     this.kv = await this.bus.kv(KV_BUCKETS.templates);
     this.watch = await this.kv.watch((e) => {
+      if (e.op === 'del') return this.deleted(e.key);
       if (e.op !== 'put' || !e.value) return;
       let t: Template;
       try {
@@ -126,6 +142,26 @@ export class RegistryTemplates implements TemplateSync {
       this.remoteTemplates++;
       this.onRemote(t.exporter, fromProto(t));
     });
+  }
+
+  /**
+   * An entry deleted from the bucket: a withdrawal. This replica's own
+   * deletes were applied when its exporter sent them; another replica's are
+   * applied here (to templates this replica knows).
+   */
+  private deleted(key: string): void {
+    const own = this.ownDeletes.get(key);
+    if (own !== undefined) {
+      if (own <= 1) this.ownDeletes.delete(key);
+      else this.ownDeletes.set(key, own - 1);
+      return;
+    }
+    const known = this.announced.get(key);
+    if (!known) return;
+    this.announced.delete(key);
+    this.remoteWithdrawals++;
+    const t = known.t;
+    this.onRemoteWithdraw(t.exporter, t.version, t.observationDomainId, t.templateId);
   }
 
   /** Every template this replica knows (its own and the registry's). */
@@ -165,16 +201,37 @@ export class RegistryTemplates implements TemplateSync {
     void p.finally(() => this.pending.delete(p));
   }
 
+  /**
+   * A withdrawal this replica's exporter sent: one template, or every
+   * template of the domain of one kind (the codec's WITHDRAW_ALL* ids).
+   * Deletes the registry entries, which withdraws them at the other
+   * replicas and keeps a restarted replica from reading them back.
+   */
   withdraw(exporter: string, version: number, domain: number, templateId: number): void {
-    if (templateId < 0) {
-      // Withdraw-all of a domain: forget it here; registry entries expire unless re-sent.
-      const prefix = templateKvKey(exporter, version, domain, 0).slice(0, -1);
-      for (const k of this.announced.keys()) if (k.startsWith(prefix)) this.announced.delete(k);
+    if (templateId >= 0) {
+      this.unannounce(templateKvKey(exporter, version, domain, templateId));
       return;
     }
-    const k = templateKvKey(exporter, version, domain, templateId);
+    // Withdraw-all: every entry of that exporter, version and domain (and kind) this replica knows of.
+    for (const [k, { t }] of this.announced) {
+      if (t.exporter === exporter && t.version === version && t.observationDomainId === domain && withdrawalTakes(templateId, t)) this.unannounce(k);
+    }
+  }
+
+  private unannounce(k: string): void {
     this.announced.delete(k);
-    void this.kv?.delete(k).catch(() => {});
+    const kv = this.kv;
+    if (!kv) return;
+    // Counted before the call: the in-memory bus calls watchers back inside delete().
+    this.ownDeletes.set(k, (this.ownDeletes.get(k) ?? 0) + 1);
+    const p = kv.delete(k).catch((err: unknown) => {
+      const n = this.ownDeletes.get(k) ?? 0;
+      if (n <= 1) this.ownDeletes.delete(k);
+      else this.ownDeletes.set(k, n - 1);
+      this.log.warn({ err, key: k }, 'could not delete a withdrawn template from the registry; other replicas keep it');
+    });
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
   }
 
   async stop(): Promise<void> {

@@ -125,3 +125,28 @@ export function splitTemplates(p: Uint8Array): { templates: Uint8Array | null; d
   };
   return { templates: build(tpl), data: build(data) };
 }
+
+// Hand-built IPFIX messages for template tests.
+const be16 = (v: number) => [(v >> 8) & 255, v & 255];
+const be32 = (v: number) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
+
+/** An IPFIX set: id, length, body. */
+export function ipfixSet(id: number, body: number[]): number[] {
+  return [...be16(id), ...be16(body.length + 4), ...body];
+}
+
+/** An IPFIX message of observation domain `domain` carrying `sets`. */
+export function ipfixPacket(domain: number, ...sets: number[][]): Uint8Array {
+  const body = sets.flat();
+  return Uint8Array.from([...be16(10), ...be16(16 + body.length), ...be32(1_800_000_000), ...be32(0), ...be32(domain), ...body]);
+}
+
+/** A template record (IPFIX, IANA elements): id, field count, then [element, length] pairs; `scope` > 0 for an Options Template Set. */
+export function templateRecord(templateId: number, fields: readonly (readonly [number, number])[], scope = 0): number[] {
+  return [...be16(templateId), ...be16(fields.length), ...(scope > 0 ? be16(scope) : []), ...fields.flatMap(([id, len]) => [...be16(id), ...be16(len)])];
+}
+
+/** A template withdrawal record (field count 0); the set id as template id withdraws all of the set's kind. */
+export function withdrawalRecord(templateId: number): number[] {
+  return [...be16(templateId), ...be16(0)];
+}

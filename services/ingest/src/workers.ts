@@ -194,6 +194,11 @@ export class WorkerPool {
     this.broadcast({ t: 'templates', list: [{ exporter, def }] });
   }
 
+  /** A template another replica withdrew: every worker drops it. */
+  applyWithdraw(exporter: string, version: number, domain: number, templateId: number): void {
+    this.broadcast({ t: 'withdraw', exporter, version, domain, templateId });
+  }
+
   /** A fact another replica learnt: every worker gets it. */
   applyOptions(f: Fact): void {
     this.broadcast({ t: 'options', facts: [f] });

@@ -30,8 +30,9 @@ function mirror<T>(into: Map<string, T>, decode: (b: Uint8Array) => T, log: Logg
 
 /**
  * Owns the template bucket: creates it, mirrors it in memory for the gRPC
- * ListTemplates call and the per-exporter gauges, and expires templates an
- * exporter stopped refreshing. Ingest replicas write and watch the bucket
+ * ListTemplates call and the per-exporter gauges, and expires (purges)
+ * templates an exporter stopped refreshing. Withdrawals are deletes made by
+ * the ingest replica that received them. Ingest replicas write and watch the bucket
  * directly, so a template reaches every replica in one KV round trip.
  *
  * Also mirrors the exporter inventory (fh_exporters, fh_ingest_replicas)
@@ -126,7 +127,10 @@ export class TemplateRegistryService implements Component {
     const cutoff = Date.now() - this.config.expireAfterMs;
     for (const [key, t] of this.templates) {
       if (Number(t.receivedAtMs) < cutoff) {
-        await this.kv?.delete(key).catch((err: unknown) => this.deps.log.warn({ err, key }, 'template expiry failed'));
+        // A purge, not a delete: ingest replicas apply deletes (withdrawals)
+        // to the templates they decode with, but keep an expired one (an
+        // IPFIX-over-TCP session sends its templates once, at its start).
+        await this.kv?.purge(key).catch((err: unknown) => this.deps.log.warn({ err, key }, 'template expiry failed'));
         this.expired++;
       }
     }
