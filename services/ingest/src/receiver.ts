@@ -469,7 +469,7 @@ export class Receiver implements FlowSink {
     return this.conns.size;
   }
 
-  /** Stops listening, closes TCP connections, and hands out the last partial batch. */
+  /** Stops listening, closes TCP connections, hands out the last partial batch, and drops (counting them) the sets still held. */
   async close(): Promise<void> {
     for (const conn of this.conns) conn.socket.destroy();
     this.conns.clear();
@@ -479,6 +479,26 @@ export class Receiver implements FlowSink {
     this.udp.length = 0;
     this.tcp.length = 0;
     this.flush();
+    this.dropHeld();
+  }
+
+  /** Held sets die with the thread: counted as dropped (also per exporter) and logged once. */
+  private dropHeld(): void {
+    const n = this.heldCount;
+    if (n === 0) return;
+    const exporters = new Set<string>();
+    for (const list of this.held.values()) {
+      for (const s of list) {
+        this.expiredFor(s.exporter);
+        exporters.add(s.exporter);
+      }
+    }
+    this.held.clear();
+    this.heldCount = 0;
+    this.heldBytes = 0;
+    this.counters.heldDropped += n;
+    this.counters.heldDroppedAtShutdown += n;
+    this.hooks.log.warn({ sets: n, exporters: [...exporters].slice(0, 10) }, `${n} held data sets (data waiting for its template) dropped at shutdown`);
   }
 }
 

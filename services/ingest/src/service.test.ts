@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { decodeBatch, MemoryBus, subjects } from '@flowhound/bus';
 import { BatchListSink, FlowDecoder, MemoryTemplateStore } from '@flowhound/codec';
 import { FLOW_COLUMNS, formatIp, parseIp, type ColumnarBatch } from '@flowhound/schema';
-import { collect, fixturePayloads, offlineRecords, startIngest, udpSender, until } from './test-util.ts';
+import { captureLogger, collect, fixturePayloads, ipfixPacket, ipfixSet, offlineRecords, startIngest, udpSender, until } from './test-util.ts';
 import type { IngestService } from './service.ts';
 
 const v10 = fixturePayloads('softflowd-v10.pcap');
@@ -174,5 +174,22 @@ describe('ingest on one thread', () => {
     await until(() => got.rows >= 2 * want);
     expect(got.rows).toBe(2 * want);
     expect(new Set(got.ids).size).toBe(got.ids.length);
+  });
+
+  it('counts the data sets still waiting for their template at shutdown as dropped, per exporter too, and logs how many', async () => {
+    const { log, lines } = captureLogger();
+    const { svc } = await startIngest({}, new MemoryBus(), log);
+    const tx = await udpSender();
+    // Data for templates this exporter never defined: held.
+    await tx.send(svc.boundPorts[0], [ipfixPacket(3, ipfixSet(300, [10, 0, 0, 1, 10, 0, 0, 2])), ipfixPacket(3, ipfixSet(301, [10, 0, 0, 1, 10, 0, 0, 2]))]);
+    await tx.close();
+    expect(await until(() => svc.receiverCounters().held === 2)).toBe(true);
+    await svc.stop();
+    const c = svc.receiverCounters();
+    expect(c.heldDroppedAtShutdown).toBe(2);
+    expect(c.heldDropped).toBe(2);
+    expect(c.held - c.heldReleased - c.heldDropped).toBe(0);
+    expect(svc.book.total('127.0.0.1')?.setsExpired).toBe(2);
+    expect(lines.filter((l) => l.sets === 2 && /held data sets .*dropped at shutdown/.test(String(l.msg)))).toHaveLength(1);
   });
 });

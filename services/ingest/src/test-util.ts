@@ -73,6 +73,18 @@ export async function startIngest(over: Partial<IngestConfig> = {}, bus: Bus = n
   return { svc, bus };
 }
 
+/** A logger that keeps every line (parsed), for tests that check what is logged. */
+export function captureLogger(): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const at =
+    (level: string) =>
+    (a: unknown, b?: string): void =>
+      void lines.push(typeof a === 'string' ? { level, msg: a } : { ...(a as Record<string, unknown>), level, msg: b ?? '' });
+  const log = { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal') } as Record<string, unknown>;
+  log.child = () => log;
+  return { log: log as unknown as Logger, lines };
+}
+
 /** A UDP socket on 127.0.0.1 that sends payloads, paced a little so loopback never drops. */
 export async function udpSender(): Promise<{ port: number; send(port: number, payloads: readonly Uint8Array[]): Promise<void>; close(): Promise<void> }> {
   const s = dgram.createSocket('udp4');

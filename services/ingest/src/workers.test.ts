@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IngestService } from './service.ts';
-import { collect, fixturePayloads, offlineRecords, splitTemplates, startIngest, udpSender, until } from './test-util.ts';
+import { collect, fixturePayloads, ipfixPacket, ipfixSet, offlineRecords, splitTemplates, startIngest, udpSender, until } from './test-util.ts';
 
 const v10 = fixturePayloads('softflowd-v10.pcap');
 
@@ -98,5 +98,30 @@ describe('ingest with several worker threads on one port', () => {
     const more = 8 * (offlineRecords(v10) - offlineRecords(v10.slice(0, 1)));
     await until(() => got.rows >= want + more);
     expect(got.rows).toBe(want + more);
+  });
+
+  it('counts the held data sets lost with a worker that dies (as of its last statistics), and those of every worker at a clean stop', async () => {
+    const { svc } = await startIngest({ workers: 2 });
+    const heldBy = (i: number) => svc.pool!.workerStats()[i]?.counters.held ?? 0;
+    const everyWorker = () => heldBy(0) > 0 && heldBy(1) > 0;
+    // Data for a template never defined, from fresh sockets until both workers hold some (the kernel hashes senders over them).
+    let sent = 0;
+    for (let i = 0; i < 40 && !everyWorker(); i++) {
+      const s = await udpSender();
+      await s.send(svc.boundPorts[0], [ipfixPacket(5, ipfixSet(300, [10, 0, 0, 1, 10, 0, 0, 2]))]);
+      await s.close();
+      sent++;
+      await until(() => heldBy(0) + heldBy(1) === sent, 1500);
+    }
+    expect(everyWorker()).toBe(true);
+    expect(heldBy(0) + heldBy(1)).toBe(sent);
+    const lost = heldBy(0);
+    await svc.pool!.threads()[0]!.terminate();
+    await until(() => svc.counters.workerRestarts === 1 && svc.pool!.workerStats()[0] !== undefined, 5000);
+    expect(svc.receiverCounters().heldDroppedAtShutdown).toBe(lost);
+    await svc.stop();
+    const c = svc.receiverCounters();
+    expect(c.heldDroppedAtShutdown).toBe(sent);
+    expect(c.held - c.heldReleased - c.heldDropped).toBe(0);
   });
 });

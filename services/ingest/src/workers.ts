@@ -139,6 +139,15 @@ export class WorkerPool {
     if (!slot.last) return;
     addCounters(this.retired, slot.last.counters);
     this.retired.tcpOpen = 0;
+    // A thread that stopped cleanly dropped and counted its held sets itself;
+    // one that died took them along: count them as of its last statistics.
+    const c = slot.last.counters;
+    const lost = c.held - c.heldReleased - c.heldDropped;
+    if (lost > 0) {
+      this.retired.heldDropped += lost;
+      this.retired.heldDroppedAtShutdown += lost;
+      this.deps.log.warn({ worker: slot.index, sets: lost }, `${lost} held data sets (data waiting for its template) lost with the worker, as of its last statistics`);
+    }
     addCounters(this.retiredDecoder, slot.last.decoder);
     slot.last = undefined;
   }
