@@ -1,6 +1,7 @@
 // Fuzzing the fast-path decoder in process: truncated, mutated and lying
 // packets made from every exporter vector, random bytes, template loops and
-// 65,535 templates from one exporter, all through one FlowDecoder with a
+// 65,535 templates from one exporter (refused beyond the store's cap per
+// exporter, and held when the cap allows), all through one FlowDecoder with a
 // MemoryTemplateStore. The decoder must never throw, must count every packet
 // it can tell is bad, must keep its memory bounded, and a good packet sent
 // after each bad one must still decode to exactly the records it gives on a
@@ -9,7 +10,7 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The root package depends on testkit only; codec and schema are reached through their index.
-import { decodeToRecords, DecoderCounters, FlowDecoder, MemoryTemplateStore, type FlowSink } from '../../packages/codec/src/index.ts';
+import { decodeToRecords, DecoderCounters, DEFAULT_MAX_TEMPLATES_PER_EXPORTER, FlowDecoder, MemoryTemplateStore, type FlowSink } from '../../packages/codec/src/index.ts';
 import { ColumnarBatch, FLOW_COLUMNS } from '../../packages/schema/src/index.ts';
 import { rowsOf, vector, VECTOR_GROUPS, type Row } from '../../packages/codec/src/test-util.ts';
 
@@ -496,6 +497,42 @@ describe('the fast-path decoder fed broken packets made from every exporter vect
   });
 });
 
+// The template flood: one exporter defines 65,535 templates, domain 1 (ids
+// 256–65535) then domain 2 (255 more), of layouts that differ by counter widths.
+const floodLayout = (id: number) =>
+  [
+    [8, 4],
+    [12, 4],
+    [1, 1 + (id % 8)],
+    [2, 1 + ((id >> 3) % 8)],
+    [7, 2],
+  ] as const;
+const FLOOD_IDS: [domain: number, id: number][] = [];
+for (let id = 256; id <= 65535; id++) FLOOD_IDS.push([1, id]);
+for (let id = 256; id < 511; id++) FLOOD_IDS.push([2, id]);
+
+/** Sends the templates as an exporter would: ~1,400-byte messages, about 58 templates each. Returns the message count. */
+function sendFlood(d: FlowDecoder, exporter: string, ids: readonly [number, number][]): number {
+  let packets = 0;
+  for (let i = 0; i < ids.length; ) {
+    const domain = ids[i][0];
+    const recs: number[] = [];
+    while (i < ids.length && ids[i][0] === domain && recs.length < 1380) recs.push(...tplRecord(ids[i][1], floodLayout(ids[i++][1])));
+    d.decode(ipfix(domain, [set(2, recs)], packets), exporter, ADDR, RECEIVED);
+    packets++;
+  }
+  return packets;
+}
+
+/** One data record for flood template `id`, and the row it decodes to. */
+function floodData(domain: number, id: number): Uint8Array {
+  const [, , [, lb], [, lp]] = floodLayout(id);
+  const be = (v: number, n: number) => Array.from({ length: n }, (_, k) => Math.floor(v / 256 ** (n - 1 - k)) % 256);
+  return ipfix(domain, [set(id, [...ip4('203.0.113.5'), ...ip4('203.0.113.6'), ...be(200, lb), ...be(3, lp), ...b16(id)])]);
+}
+const floodRow = (domain: number, id: number) =>
+  expect.objectContaining({ observation_domain_id: domain, template_id: id, src_addr: '203.0.113.5', dst_addr: '203.0.113.6', bytes: 200, packets: 3, src_port: id });
+
 describe('crafted exporters', () => {
   for (const version of [10, 9] as const) {
     it(`keeps one template through 100,000 redefinitions of the same id (${version === 10 ? 'IPFIX' : 'NetFlow v9'}) and decodes with the last one`, () => {
@@ -560,36 +597,18 @@ describe('crafted exporters', () => {
     expectProbeRows(rowsOf([sink.batch]), 7, 300);
   });
 
-  it('holds 65,535 templates from one exporter within 128 MiB of heap (2 KiB each), decodes with any of them, and frees them on withdrawal', () => {
+  it('holds 65,535 templates from one exporter within 128 MiB of heap (2 KiB each) when the cap allows, decodes with any of them, and frees them on withdrawal', () => {
     const sink = new ReusedSink();
-    const templates = new MemoryTemplateStore();
+    // Above the default cap (ingest.maxTemplatesPerExporter): what memory costs when an operator raises it.
+    const templates = new MemoryTemplateStore({ maxTemplatesPerExporter: 65_536 });
     const d = new FlowDecoder({ templates, sink });
     // The probe lives in domain 0; the flood fills domain 1 (ids 256–65535) and domain 2 (255 more).
     d.decode(ipfix(0, [set(2, tplRecord(300, LAYOUT_A))]), 'flood', ADDR, RECEIVED);
-    const layout = (id: number) =>
-      [
-        [8, 4],
-        [12, 4],
-        [1, 1 + (id % 8)],
-        [2, 1 + ((id >> 3) % 8)],
-        [7, 2],
-      ] as const;
-    const ids: [number, number][] = [];
-    for (let id = 256; id <= 65535; id++) ids.push([1, id]);
-    for (let id = 256; id < 511; id++) ids.push([2, id]);
-    expect(ids).toHaveLength(65_535);
+    const ids = FLOOD_IDS;
 
     const heapBefore = heapAfterGc();
     const t0 = performance.now();
-    let packets = 0;
-    // As an exporter would send them: ~1,400-byte messages, about 58 templates each.
-    for (let i = 0; i < ids.length; ) {
-      const domain = ids[i][0];
-      const recs: number[] = [];
-      while (i < ids.length && ids[i][0] === domain && recs.length < 1380) recs.push(...tplRecord(ids[i][1], layout(ids[i++][1])));
-      d.decode(ipfix(domain, [set(2, recs)], packets), 'flood', ADDR, RECEIVED);
-      packets++;
-    }
+    const packets = sendFlood(d, 'flood', ids);
     const ms = performance.now() - t0;
     const heapAfter = heapAfterGc();
     const grown = heapAfter - heapBefore;
@@ -608,12 +627,9 @@ describe('crafted exporters', () => {
       [1, 65_535],
       [2, 510],
     ] as const) {
-      const [, , [, lb], [, lp]] = layout(id);
-      const be = (v: number, n: number) => Array.from({ length: n }, (_, k) => Math.floor(v / 256 ** (n - 1 - k)) % 256);
-      const rec = [...ip4('203.0.113.5'), ...ip4('203.0.113.6'), ...be(200, lb), ...be(3, lp), ...b16(id)];
       sink.clear();
-      d.decode(ipfix(domain, [set(id, rec)]), 'flood', ADDR, RECEIVED);
-      expect(rowsOf([sink.batch]), `template ${id}`).toEqual([expect.objectContaining({ observation_domain_id: domain, template_id: id, src_addr: '203.0.113.5', dst_addr: '203.0.113.6', bytes: 200, packets: 3, src_port: id })]);
+      d.decode(floodData(domain, id), 'flood', ADDR, RECEIVED);
+      expect(rowsOf([sink.batch]), `template ${id}`).toEqual([floodRow(domain, id)]);
     }
     sink.clear();
     d.decode(ipfix(0, [probeData(300)]), 'flood', ADDR, RECEIVED);
@@ -628,6 +644,60 @@ describe('crafted exporters', () => {
     sink.clear();
     d.decode(ipfix(0, [probeData(300)]), 'flood', ADDR, RECEIVED);
     expectProbeRows(rowsOf([sink.batch]), 0, 300);
+  });
+
+  it('refuses what a flood of 65,535 templates from one exporter defines beyond the cap (4,096 per exporter, all domains together), counts it, and decodes with the templates it took', () => {
+    const sink = new ReusedSink();
+    const templates = new MemoryTemplateStore();
+    expect(templates.maxTemplatesPerExporter).toBe(DEFAULT_MAX_TEMPLATES_PER_EXPORTER);
+    const cap = DEFAULT_MAX_TEMPLATES_PER_EXPORTER;
+    const d = new FlowDecoder({ templates, sink });
+    d.decode(ipfix(0, [set(2, tplRecord(300, LAYOUT_A))]), 'capped', ADDR, RECEIVED);
+    // Another exporter's templates do not count against this one's cap.
+    d.decode(ipfix(0, [set(2, tplRecord(300, LAYOUT_A))]), 'other', ADDR, RECEIVED);
+    const heapBefore = heapAfterGc();
+    sendFlood(d, 'capped', FLOOD_IDS);
+    const grown = heapAfterGc() - heapBefore;
+    console.log(`65,535 templates against a cap of ${cap}: ${templates.refused} refused, heap +${(grown / MiB).toFixed(1)} MiB`);
+    expect(templates.size).toBe(cap + 1);
+    expect(templates.refused).toBe(FLOOD_IDS.length + 1 - cap);
+    expect(grown).toBeLessThan(16 * MiB);
+    expect(d.counters.bad_sets + d.counters.bad_packets + d.counters.internal_errors).toBe(0);
+
+    // The first cap − 1 flood templates (domain 1, ids 256–4350) were taken, the rest refused.
+    const lastTaken = 256 + cap - 2;
+    for (const id of [256, lastTaken]) {
+      sink.clear();
+      d.decode(floodData(1, id), 'capped', ADDR, RECEIVED);
+      expect(rowsOf([sink.batch]), `template ${id}`).toEqual([floodRow(1, id)]);
+    }
+    const misses = d.counters.template_misses;
+    for (const [domain, id] of [
+      [1, lastTaken + 1],
+      [1, 65_535],
+      [2, 510],
+    ] as const) {
+      sink.clear();
+      d.decode(floodData(domain, id), 'capped', ADDR, RECEIVED);
+      expect(sink.batch.rows, `template ${id} of domain ${domain}`).toBe(0);
+    }
+    expect(d.counters.template_misses).toBe(misses + 3);
+    sink.clear();
+    d.decode(ipfix(0, [probeData(300)]), 'capped', ADDR, RECEIVED);
+    expectProbeRows(rowsOf([sink.batch]), 0, 300);
+
+    // Withdrawing domain 1 makes room: domain 2's templates, sent again, are taken.
+    d.decode(ipfix(1, [set(2, [...b16(2), ...b16(0)])]), 'capped', ADDR, RECEIVED);
+    expect(templates.size).toBe(2);
+    sendFlood(
+      d,
+      'capped',
+      FLOOD_IDS.filter(([domain]) => domain === 2),
+    );
+    expect(templates.size).toBe(2 + 255);
+    sink.clear();
+    d.decode(floodData(2, 510), 'capped', ADDR, RECEIVED);
+    expect(rowsOf([sink.batch])).toEqual([floodRow(2, 510)]);
   });
 
   it('takes an honest template of 16,000 fields and counts a lying one of 65,535', () => {

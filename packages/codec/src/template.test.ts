@@ -11,6 +11,7 @@ import {
   OP_SKIP,
   OP_TIME,
   OP_U64,
+  DEFAULT_MAX_TEMPLATES_PER_EXPORTER,
   VARIABLE_LENGTH,
   WITHDRAW_ALL,
   WITHDRAW_ALL_DATA,
@@ -155,6 +156,31 @@ describe('MemoryTemplateStore', () => {
     expect(s.get('a', 10, 1, 256)).toBeDefined();
     expect(s.get('a', 10, 1, 258)).toBeDefined();
     expect(s.size).toBe(3);
+  });
+
+  it('refuses new templates beyond its cap per exporter (all versions and domains together), counts them, and keeps the ones it has', () => {
+    expect(new MemoryTemplateStore().maxTemplatesPerExporter).toBe(DEFAULT_MAX_TEMPLATES_PER_EXPORTER);
+    const s = new MemoryTemplateStore({ maxTemplatesPerExporter: 3 });
+    expect(s.put('a', def(256))).toBe(true);
+    expect(s.put('a', def(256, 1))).toBe(true);
+    expect(s.put('a', def(256, 0, 9))).toBe(true);
+    expect(s.full('a')).toBe(true);
+    expect(s.put('a', def(257))).toBe(false);
+    expect(s.put('a', def(300, 2))).toBe(false);
+    expect(s.refused).toBe(2);
+    expect(s.get('a', 10, 0, 257)).toBeUndefined();
+    // A redefinition replaces, at the cap too.
+    expect(s.put('a', { ...def(256), fields: [f(8, 4), f(12, 4)] })).toBe(true);
+    expect(s.get('a', 10, 0, 256)?.fieldCount).toBe(2);
+    // Other exporters have their own room.
+    expect(s.put('b', def(257))).toBe(true);
+    expect(s.full('b')).toBe(false);
+    // A withdrawal makes room.
+    s.withdraw('a', 10, 1, WITHDRAW_ALL);
+    expect(s.full('a')).toBe(false);
+    expect(s.put('a', def(257))).toBe(true);
+    expect(s.size).toBe(4);
+    expect(s.refused).toBe(2);
   });
 
   it('tells a redefinition from a refresh', () => {

@@ -188,55 +188,102 @@ export interface TemplateStore {
   refreshed?(exporter: string, t: TemplateDef): void;
 }
 
-/** In-process template store: exporter → (version, domain) → template id. Lookups allocate nothing. */
-export class MemoryTemplateStore implements TemplateStore {
-  private readonly byExporter: Map<string, Map<number, Map<number, CompiledTemplate>>>;
+/**
+ * Templates one exporter address may have at once, all versions and
+ * observation domains together. A device defines tens; a broken or hostile
+ * one could define 65,535 per domain in 2^32 domains.
+ */
+export const DEFAULT_MAX_TEMPLATES_PER_EXPORTER = 4096;
 
-  constructor() {
+export interface MemoryTemplateStoreOptions {
+  /** New templates beyond this many per exporter are refused (counted in `refused`); default DEFAULT_MAX_TEMPLATES_PER_EXPORTER. */
+  readonly maxTemplatesPerExporter?: number;
+}
+
+/** One exporter's templates: (version, domain) → template id, and how many in all. */
+class ExporterTemplates {
+  count = 0;
+  readonly domains = new Map<number, Map<number, CompiledTemplate>>();
+}
+
+/**
+ * In-process template store: exporter → (version, domain) → template id.
+ * Lookups allocate nothing. Holds at most `maxTemplatesPerExporter`
+ * templates per exporter: a new one beyond is refused (`put` returns
+ * false, `refused` counts it) while those stored keep working; a
+ * redefinition of a stored id always replaces, and withdrawals make room.
+ */
+export class MemoryTemplateStore implements TemplateStore {
+  readonly maxTemplatesPerExporter: number;
+  /** New templates refused because their exporter was at the cap. */
+  refused = 0;
+  private readonly byExporter: Map<string, ExporterTemplates>;
+
+  constructor(opts: MemoryTemplateStoreOptions = {}) {
+    const max = opts.maxTemplatesPerExporter ?? DEFAULT_MAX_TEMPLATES_PER_EXPORTER;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxTemplatesPerExporter must be a positive integer, not ${max}`);
+    this.maxTemplatesPerExporter = max;
     this.byExporter = new Map();
   }
 
   get(exporter: string, version: number, domain: number, templateId: number): CompiledTemplate | undefined {
-    return this.byExporter.get(exporter)?.get(domainKey(version, domain))?.get(templateId);
+    return this.byExporter.get(exporter)?.domains.get(domainKey(version, domain))?.get(templateId);
   }
 
-  put(exporter: string, t: TemplateDef): void {
-    let domains = this.byExporter.get(exporter);
-    if (!domains) {
-      domains = new Map();
-      this.byExporter.set(exporter, domains);
-    }
+  /** Stores a new or redefined template; false when refused (a new template from an exporter at the cap). */
+  put(exporter: string, t: TemplateDef): boolean {
+    let e = this.byExporter.get(exporter);
     const k = domainKey(t.version, t.domain);
-    let ids = domains.get(k);
-    if (!ids) {
+    let ids = e?.domains.get(k);
+    const isNew = ids === undefined || !ids.has(t.templateId);
+    if (isNew && e !== undefined && e.count >= this.maxTemplatesPerExporter) {
+      this.refused++;
+      return false;
+    }
+    if (e === undefined) {
+      e = new ExporterTemplates();
+      this.byExporter.set(exporter, e);
+    }
+    if (ids === undefined) {
       ids = new Map();
-      domains.set(k, ids);
+      e.domains.set(k, ids);
     }
     ids.set(t.templateId, compileTemplate(t));
+    if (isNew) e.count++;
+    return true;
+  }
+
+  /** True when the exporter has as many templates as the cap allows: a new one would be refused. */
+  full(exporter: string): boolean {
+    const e = this.byExporter.get(exporter);
+    return e !== undefined && e.count >= this.maxTemplatesPerExporter;
   }
 
   withdraw(exporter: string, version: number, domain: number, templateId: number): void {
-    const domains = this.byExporter.get(exporter);
-    if (!domains) return;
+    const e = this.byExporter.get(exporter);
+    if (!e) return;
     const k = domainKey(version, domain);
-    const ids = domains.get(k);
+    const ids = e.domains.get(k);
     if (!ids) return;
+    const before = ids.size;
     if (templateId >= 0) ids.delete(templateId);
     else if (templateId === WITHDRAW_ALL) ids.clear();
     else for (const [id, t] of ids) if (withdrawalTakes(templateId, t.def)) ids.delete(id);
-    if (ids.size === 0) domains.delete(k);
+    e.count -= before - ids.size;
+    if (ids.size === 0) e.domains.delete(k);
+    if (e.count === 0) this.byExporter.delete(exporter);
   }
 
   /** Every stored template, for inspection. */
   *entries(): IterableIterator<{ exporter: string; template: CompiledTemplate }> {
-    for (const [exporter, domains] of this.byExporter) {
-      for (const ids of domains.values()) for (const template of ids.values()) yield { exporter, template };
+    for (const [exporter, e] of this.byExporter) {
+      for (const ids of e.domains.values()) for (const template of ids.values()) yield { exporter, template };
     }
   }
 
   get size(): number {
     let n = 0;
-    for (const domains of this.byExporter.values()) for (const ids of domains.values()) n += ids.size;
+    for (const e of this.byExporter.values()) n += e.count;
     return n;
   }
 }

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { DEFAULT_MAX_TEMPLATES_PER_EXPORTER } from '@flowhound/codec';
 import { hostPort, validateConfig, z } from '@flowhound/runtime';
 import { parseCidr } from './allowlist.ts';
 
@@ -40,6 +41,13 @@ export const ingestConfigSchema = z
     holdMaxSets: z.number().int().min(0).default(10_000),
     holdMaxBytes: z.number().int().min(0).default(64 * 1024 * 1024),
     holdMaxAgeMs: z.number().int().min(0).default(30_000),
+    /**
+     * Templates one exporter address may define, all versions and
+     * observation domains together, per decoding thread. New ones beyond are
+     * refused (counted, logged, not written to the registry) and their data
+     * dropped; the templates already known keep working.
+     */
+    maxTemplatesPerExporter: z.number().int().min(1).max(0xffffffff).default(DEFAULT_MAX_TEMPLATES_PER_EXPORTER),
     /** How often per-exporter statistics go to the registry (KV bucket fh_exporters), ms. */
     statsIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
     /**

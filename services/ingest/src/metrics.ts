@@ -12,6 +12,8 @@ export class ReceiverCounters {
   heldDropped = 0;
   /** Of heldDropped: held sets still waiting when the thread stopped (or a worker died). */
   heldDroppedAtShutdown = 0;
+  /** Templates refused because their exporter had ingest.maxTemplatesPerExporter already. */
+  templatesRefused = 0;
   /** Exporter addresses beyond the tracked maximum (decoded, not listed). */
   exportersUntracked = 0;
   tcpAccepted = 0;
@@ -72,6 +74,7 @@ export function registerIngestMetrics(meter: Meter, s: IngestMetricSources): voi
   counter('flowhound_ingest_sets_released_total', 'held data sets decoded after their template arrived', () => s.receiver().heldReleased);
   counter('flowhound_ingest_sets_expired_total', 'held data sets dropped (too old, over the cap, or at shutdown)', () => s.receiver().heldDropped);
   counter('flowhound_ingest_sets_dropped_at_shutdown_total', 'held data sets dropped because their decoding thread stopped or died (also in sets_expired_total)', () => s.receiver().heldDroppedAtShutdown);
+  counter('flowhound_ingest_templates_refused_total', 'template records refused because their exporter had ingest.maxTemplatesPerExporter templates already', () => s.receiver().templatesRefused);
   counter('flowhound_ingest_exporters_untracked_total', 'packets from exporter addresses beyond the 10,000 listed one by one', () => s.receiver().exportersUntracked);
   counter('flowhound_ingest_worker_restarts_total', 'decoding worker threads restarted after a failure', () => c.workerRestarts);
   gauge('flowhound_ingest_pending_bytes', 'encoded batches waiting for the bus', () => c.pendingBytes);

@@ -101,7 +101,12 @@ export class Receiver implements FlowSink {
     this.allowlist = new Allowlist(config.allow);
     this.warn = new RateLimitedLog(hooks.log);
     this.batch = new ColumnarBatch(FLOW_COLUMNS, config.batchRows);
-    this.templates = new ReceiverTemplateStore(hooks.sync, (k) => this.release(k));
+    this.templates = new ReceiverTemplateStore(
+      hooks.sync,
+      (k) => this.release(k),
+      config.maxTemplatesPerExporter,
+      (exporter, def) => this.refused(exporter, def),
+    );
     this.decoder = new FlowDecoder({
       templates: this.templates,
       sink: this,
@@ -328,10 +333,28 @@ export class Receiver implements FlowSink {
     this.decoder.applyOptionsData(f.exporter, f.domain, f.kind, f.key, f.value);
   }
 
+  /** A template refused by the cap: counted and logged (rate-limited per exporter). */
+  private refused(exporter: string, def: TemplateDef): void {
+    this.counters.templatesRefused++;
+    const max = this.config.maxTemplatesPerExporter;
+    this.warn.warn(
+      `template-cap:${exporter}`,
+      { exporter, version: def.version, domain: def.domain, templateId: def.templateId },
+      `${exporter} has ${max} templates already (ingest.maxTemplatesPerExporter); template ${def.templateId} of domain ${def.domain} refused and its data dropped. Withdraw unused templates on the exporter, or raise the cap`,
+    );
+  }
+
   // ---------------------------------------------------------------- held sets
 
   private hold(s: HeldSet): void {
     const c = this.counters;
+    if (this.templates.full(s.exporter)) {
+      // Its template would be refused when it came: holding the set only takes room.
+      c.heldDropped++;
+      this.expiredFor(s.exporter);
+      this.warn.warn('hold-cap', { exporter: s.exporter, templateId: s.templateId }, `${s.exporter} is at ingest.maxTemplatesPerExporter (${this.config.maxTemplatesPerExporter}); data for template ${s.templateId}, which it has not defined, dropped`);
+      return;
+    }
     if (this.heldCount >= this.config.holdMaxSets || this.heldBytes + s.data.byteLength > this.config.holdMaxBytes) {
       c.heldDropped++;
       this.expiredFor(s.exporter);

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { KV_BUCKETS, MemoryBus, templateKvKey } from '@flowhound/bus';
 import type { IngestService } from './service.ts';
-import { ipfixPacket, ipfixSet as set, startIngest, templateRecord, udpSender, until, withdrawalRecord } from './test-util.ts';
+import { captureLogger, collect, ipfixPacket, ipfixSet as set, startIngest, templateRecord, udpSender, until, withdrawalRecord } from './test-util.ts';
 
 const EXPORTER = '127.0.0.1';
 const DOMAIN = 7;
@@ -92,5 +92,31 @@ describe('templates across replicas', () => {
     expect(idsAt(a)).toEqual([300]);
     expect(idsAt(b)).toEqual([300]);
     expect(b.registry.remoteWithdrawals).toBe(0);
+  });
+
+  it('refuses templates beyond ingest.maxTemplatesPerExporter (all domains together): counted, logged, kept out of the registry, their data dropped at once; the others keep decoding', async () => {
+    const { log, lines } = captureLogger();
+    const bus = new MemoryBus();
+    const { svc } = await startIngest({ maxTemplatesPerExporter: 2 }, bus, log);
+    running.push(svc);
+    const got = await collect(bus);
+    const tx = await udpSender();
+    await tx.send(svc.boundPorts[0], [ipfix(set(2, [...DATA_300, ...DATA_301])), ipfixPacket(8, set(2, DATA_300))]);
+    expect(await until(() => svc.receiverCounters().templatesRefused === 1)).toBe(true);
+    const kv = await bus.kv(KV_BUCKETS.templates);
+    expect((await kv.keys()).sort()).toEqual([templateKvKey(EXPORTER, 10, DOMAIN, 300), templateKvKey(EXPORTER, 10, DOMAIN, 301)]);
+    expect(lines.some((l) => l.level === 'warn' && l.templateId === 300 && l.domain === 8 && /ingest\.maxTemplatesPerExporter/.test(String(l.msg)))).toBe(true);
+
+    const record = [10, 0, 0, 1, 10, 0, 0, 2];
+    await tx.send(svc.boundPorts[0], [ipfix(set(300, record)), ipfixPacket(8, set(300, record))]);
+    expect(await until(() => got.rows === 1 && svc.receiverCounters().heldDropped === 1)).toBe(true);
+    expect(svc.receiverCounters().held).toBe(0);
+
+    // A withdrawal makes room.
+    await tx.send(svc.boundPorts[0], [withdraw(2, 301), ipfixPacket(8, set(2, DATA_300))]);
+    expect(await until(() => svc.receiver!.templates.get(EXPORTER, 10, 8, 300) !== undefined)).toBe(true);
+    expect(svc.receiverCounters().templatesRefused).toBe(1);
+    await tx.close();
+    await got.stop();
   });
 });

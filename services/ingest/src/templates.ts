@@ -32,14 +32,22 @@ export interface TemplateSync {
  * exporter are re-examined.
  */
 export class ReceiverTemplateStore implements TemplateStore {
-  readonly local = new MemoryTemplateStore();
+  readonly local: MemoryTemplateStore;
   private readonly sync: TemplateSync;
   private readonly onTemplate: (key: string) => void;
+  private readonly onRefused: (exporter: string, def: TemplateDef) => void;
   private readonly refreshedAt = new Map<string, number>();
 
-  constructor(sync: TemplateSync, onTemplate: (key: string) => void) {
+  /**
+   * `maxTemplatesPerExporter` caps the templates of one exporter (all
+   * versions and domains); a template refused for it, from a packet or from
+   * elsewhere, goes to `onRefused` and nowhere else.
+   */
+  constructor(sync: TemplateSync, onTemplate: (key: string) => void, maxTemplatesPerExporter?: number, onRefused: (exporter: string, def: TemplateDef) => void = () => {}) {
+    this.local = new MemoryTemplateStore({ maxTemplatesPerExporter });
     this.sync = sync;
     this.onTemplate = onTemplate;
+    this.onRefused = onRefused;
   }
 
   get(exporter: string, version: number, domain: number, templateId: number): CompiledTemplate | undefined {
@@ -47,7 +55,7 @@ export class ReceiverTemplateStore implements TemplateStore {
   }
 
   put(exporter: string, def: TemplateDef): void {
-    this.local.put(exporter, def);
+    if (!this.local.put(exporter, def)) return this.onRefused(exporter, def);
     this.refreshedAt.set(templateKvKey(exporter, def.version, def.domain, def.templateId), Date.now());
     this.onTemplate(heldKey(exporter, def.version, def.domain));
     this.sync.put(exporter, def);
@@ -68,9 +76,14 @@ export class ReceiverTemplateStore implements TemplateStore {
     this.sync.withdraw(exporter, version, domain, templateId);
   }
 
+  /** The exporter has as many templates as the cap allows: data for any other template cannot decode. */
+  full(exporter: string): boolean {
+    return this.local.full(exporter);
+  }
+
   /** A template learnt elsewhere: stored without telling anyone. */
   apply(exporter: string, def: TemplateDef): void {
-    this.local.put(exporter, def);
+    if (!this.local.put(exporter, def)) return this.onRefused(exporter, def);
     this.refreshedAt.set(templateKvKey(exporter, def.version, def.domain, def.templateId), Date.now());
     this.onTemplate(heldKey(exporter, def.version, def.domain));
   }
