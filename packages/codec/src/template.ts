@@ -482,6 +482,29 @@ export const MAPPABLE_KINDS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
+ * What is wrong with one mapping on its own (enterprise number, id range,
+ * target column), or undefined when it can work. Configuration validation
+ * uses it, so a bad mapping is refused when the configuration loads.
+ */
+export function elementMappingProblem(m: ElementMapping): string | undefined {
+  if (!Number.isInteger(m.enterprise) || m.enterprise < 0 || m.enterprise > 0xffffffff) return 'enterprise must be a private enterprise number (0–4294967295)';
+  const maxId = m.enterprise === 0 ? 0xffff : 0x7fff;
+  if (!Number.isInteger(m.id) || m.id < 0 || m.id > maxId) return `id must be 0–${maxId}${m.enterprise === 0 ? '' : ' (15 bits in IPFIX)'}`;
+  const c = COL.get(m.column);
+  if (c === undefined) return `no column ${m.column}; see docs/columns.md`;
+  const def = FLOW_COLUMNS[c];
+  if (def.derived || NOT_MAPPABLE.has(def.name) || !(def.kind in MAPPABLE_KINDS)) {
+    return `column ${m.column} is filled by the decoder and cannot be mapped; mappable kinds are ${Object.keys(MAPPABLE_KINDS).join(', ')}`;
+  }
+  return undefined;
+}
+
+/** How a mapping is named in messages. */
+export function describeElementMapping(m: ElementMapping): string {
+  return `enterprise ${m.enterprise}, id ${m.id} → ${m.column}`;
+}
+
+/**
  * Validates user mappings and turns them into targets. A mapping replaces
  * the schema's use of that element and wins over the schema's elements for
  * its column. Throws ElementMappingError on an unknown column, a column of
@@ -490,16 +513,11 @@ export const MAPPABLE_KINDS: Readonly<Record<string, string>> = Object.freeze({
 export function elementTargets(mappings: readonly ElementMapping[]): Map<number, ElementTarget> {
   const out = new Map<number, ElementTarget>();
   mappings.forEach((m, i) => {
-    const where = `element mapping ${i} (enterprise ${m.enterprise}, id ${m.id} → ${m.column})`;
-    if (!Number.isInteger(m.enterprise) || m.enterprise < 0 || m.enterprise > 0xffffffff) throw new ElementMappingError(`${where}: enterprise must be a private enterprise number (0–4294967295)`);
-    const maxId = m.enterprise === 0 ? 0xffff : 0x7fff;
-    if (!Number.isInteger(m.id) || m.id < 0 || m.id > maxId) throw new ElementMappingError(`${where}: id must be 0–${maxId}${m.enterprise === 0 ? '' : ' (15 bits in IPFIX)'}`);
-    const c = COL.get(m.column);
-    if (c === undefined) throw new ElementMappingError(`${where}: no column ${m.column}; see docs/columns.md`);
+    const where = `element mapping ${i} (${describeElementMapping(m)})`;
+    const problem = elementMappingProblem(m);
+    if (problem !== undefined) throw new ElementMappingError(`${where}: ${problem}`);
+    const c = COL.get(m.column)!;
     const def = FLOW_COLUMNS[c];
-    if (def.derived || NOT_MAPPABLE.has(def.name) || !(def.kind in MAPPABLE_KINDS)) {
-      throw new ElementMappingError(`${where}: column ${m.column} is filled by the decoder and cannot be mapped; mappable kinds are ${Object.keys(MAPPABLE_KINDS).join(', ')}`);
-    }
     const k = elementKey(m.enterprise, m.id);
     if (out.has(k)) throw new ElementMappingError(`${where}: the element is mapped twice`);
     const op = def.kind === 'ip' ? OP_IP4 : (SPECIAL_OP[def.name] ?? plainOp(def.kind));

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { DEFAULT_MAX_TEMPLATES_PER_EXPORTER } from '@flowhound/codec';
+import { DEFAULT_MAX_TEMPLATES_PER_EXPORTER, describeElementMapping, elementKey, elementMappingProblem } from '@flowhound/codec';
 import { hostPort, validateConfig, z } from '@flowhound/runtime';
 import { parseCidr } from './allowlist.ts';
 
@@ -10,6 +10,29 @@ const cidr = z.string().superRefine((s, ctx) => {
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }
+});
+
+/**
+ * An enterprise (or NetFlow v9 vendor) element into a schema column. The
+ * codec's own rules (id range, a column that exists in the schema and can
+ * be mapped) are checked here, so a bad entry is refused at load.
+ */
+const elementMapping = z
+  .object({ enterprise: z.number().int().min(0).max(0xffffffff), id: z.number().int().min(1).max(65535), column: z.string().min(1) })
+  .strict()
+  .superRefine((m, ctx) => {
+    const problem = elementMappingProblem(m);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `${describeElementMapping(m)}: ${problem}` });
+  });
+
+const elementMappings = z.array(elementMapping).superRefine((list, ctx) => {
+  const first = new Map<number, number>();
+  list.forEach((m, i) => {
+    const k = elementKey(m.enterprise, m.id);
+    const j = first.get(k);
+    if (j === undefined) first.set(k, i);
+    else ctx.addIssue({ code: 'custom', path: [i], message: `${describeElementMapping(m)}: the element is mapped twice (entry ${j} maps it too)` });
+  });
 });
 
 export const ingestConfigSchema = z
@@ -67,7 +90,7 @@ export const ingestConfigSchema = z
       )
       .default([]),
     /** Enterprise (or v9 vendor) elements mapped to schema columns: { enterprise, id, column }. */
-    elements: z.array(z.object({ enterprise: z.number().int().min(0), id: z.number().int().min(1).max(65535), column: z.string().min(1) }).strict()).default([]),
+    elements: elementMappings.default([]),
     /** Unique name of this replica; goes into batch ids, template records and exporter statistics. */
     replicaId: z.string().min(1).default(`${hostname()}-${process.pid}`),
   })

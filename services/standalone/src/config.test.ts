@@ -37,6 +37,13 @@ describe('process configuration', () => {
     expect(() => loadProcessConfig({ env: {}, overrides: { writer: { maxInFlight: 0 } } })).toThrow(ConfigError);
   });
 
+  it('refuses an ingest element mapping that cannot work at load, not when ingest starts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fh-pc-'));
+    const file = join(dir, 'f.yaml');
+    writeFileSync(file, 'ingest:\n  elements:\n    - { enterprise: 9, id: 12235, column: http_host }\n    - { enterprise: 9, id: 12236, column: http_hots }\n');
+    expect(() => loadProcessConfig({ file, env: {} })).toThrow(/no column http_hots[\s\S]*ingest\.elements\[1\]/);
+  });
+
   it('refuses to split services across processes without a bus, and unknown services', async () => {
     const c = loadProcessConfig({ env: {} });
     await expect(startServices(['ingest'], c)).rejects.toThrow(/need a bus/);
