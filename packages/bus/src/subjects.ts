@@ -28,13 +28,13 @@ export const subjects = Object.freeze({
 });
 
 export const KV_BUCKETS = Object.freeze({
-  /** Templates, key `<exporter>.<version>.<domain>.<template id>`. */
+  /** Templates, key `<exporter>.<version>.<domain>.<template id>`; a withdrawal deletes the key, the registry's expiry purges it. */
   templates: 'fh_templates',
   /** Per-exporter statistics of each ingest replica, key `<exporter>.<replica>`. */
   exporters: 'fh_exporters',
   /** Replica-wide ingest facts (kernel socket drops, denied packets), key `<replica>`. */
   ingestReplicas: 'fh_ingest_replicas',
-  /** Facts learnt from options data (system init time, sampling, names), key `<exporter>.<version>.<domain>.<kind>[.<id>]`. */
+  /** Facts learnt from options data (system init time, sampling, names), key `<exporter>.<domain>.<kind>.<key>`, `any` for the domain of names (services/ingest optionsKvKey). */
   options: 'fh_options',
 });
 
