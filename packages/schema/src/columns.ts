@@ -173,7 +173,14 @@ export interface TableDef {
   readonly columns: readonly ColumnDef[];
   /** Column holding the row time used for partitioning, TTL and time filters. */
   readonly timeColumn: string;
-  readonly orderBy: string;
+  /**
+   * The table's sorting key: rows in time buckets of `bucketSeconds` of
+   * `timeColumn`, then by these columns (ip or integer columns). The
+   * ClickHouse ORDER BY is derived from it, and the writer sorts each
+   * insert by it first, so that ClickHouse finds the block already sorted
+   * and skips its own sort (the largest part of an insert's cost).
+   */
+  readonly sortKey: { readonly bucketSeconds: number; readonly columns: readonly string[] };
   readonly partitionBy: string;
   readonly ttlDays: number;
 }
@@ -184,7 +191,7 @@ export const FLOWS_TABLE: TableDef = Object.freeze({
   timeColumn: 'time_received',
   // Time bucket first so time-range scans prune; then the host columns the
   // investigator filters on.
-  orderBy: '(toStartOfFiveMinutes(time_received), exporter_address, src_addr, dst_addr)',
+  sortKey: { bucketSeconds: 300, columns: ['exporter_address', 'src_addr', 'dst_addr'] },
   partitionBy: 'toYYYYMMDD(time_received)',
   ttlDays: 30,
 });
@@ -193,7 +200,7 @@ export const CONVERSATIONS_TABLE: TableDef = Object.freeze({
   name: 'conversations',
   columns: CONVERSATION_COLUMNS,
   timeColumn: 'time_received',
-  orderBy: '(toStartOfFiveMinutes(time_received), src_addr, dst_addr)',
+  sortKey: { bucketSeconds: 300, columns: ['src_addr', 'dst_addr'] },
   partitionBy: 'toYYYYMMDD(time_received)',
   ttlDays: 30,
 });

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@flowhound/runtime';
 import { ColumnarBatch, FLOW_COLUMNS, FLOWS_TABLE, parseIp, storedColumns } from '@flowhound/schema';
-import { batchIdHash } from './native.ts';
+import { writeFileSync } from 'node:fs';
+import { batchIdHash, sortedNativeGroup } from './native.ts';
+import { orderBySql } from '@flowhound/schema';
 import { Store } from './store.ts';
 
 function batch(rows: number, seed: number): ColumnarBatch {
@@ -113,5 +115,34 @@ describe('store on chDB', () => {
     expect((await store.storedBatchRows(FLOWS_TABLE, ids, to + 1000, to + 2000)).size).toBe(0);
     await store.deleteBatches(FLOWS_TABLE, [ids[0]]);
     expect(Object.fromEntries(await store.storedBatchRows(FLOWS_TABLE, ids, from, to))).toEqual({ [ids[1]]: 20 });
+  });
+
+  it('sorts a group the way ClickHouse orders the table, and leaves untouched columns out', async () => {
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const batches = [0, 1, 2].map((k) => {
+      const b = new ColumnarBatch(FLOW_COLUMNS, 200);
+      for (let r = 0; r < 200; r++) {
+        b.rows++;
+        (b.column('time_received') as Float64Array)[r] = Date.UTC(2026, 10, 4, 10, 0, 0) + rnd(3) * 300_000 + rnd(299_000);
+        parseIp(rnd(3) === 0 ? `2001:db8::${rnd(50).toString(16)}` : `10.${rnd(3)}.0.${rnd(20)}`, b.column('src_addr') as Uint8Array, r * 16);
+        parseIp(`192.0.2.${rnd(9)}`, b.column('exporter_address') as Uint8Array, r * 16);
+        parseIp(rnd(2) ? `198.51.100.${rnd(200)}` : `ff02::${rnd(9)}`, b.column('dst_addr') as Uint8Array, r * 16);
+        (b.column('bytes') as Float64Array)[r] = k * 1000 + r;
+      }
+      return b;
+    });
+    const g = sortedNativeGroup(FLOWS_TABLE, batches, [11, 22, 33]);
+    expect(g.rows).toBe(600);
+    expect(g.columns).toEqual(['time_received', 'exporter_address', 'src_addr', 'dst_addr', 'bytes', 'batch_id']);
+    const file = join(dir, 'sorted.native');
+    writeFileSync(file, Buffer.concat(g.chunks));
+    const cols = "toUnixTimestamp64Milli(time_received), toString(exporter_address), toString(src_addr), toString(dst_addr), bytes, batch_id";
+    const asWritten = await store.rows(`SELECT ${cols} FROM file('${file}', 'Native')`);
+    const asClickHouseOrders = await store.rows(`SELECT ${cols} FROM file('${file}', 'Native') ORDER BY ${orderBySql(FLOWS_TABLE).slice(1, -1)}, batch_id, bytes`);
+    expect(asWritten).toEqual(asClickHouseOrders);
+    // Every row is there once, with its own batch's id.
+    const byBatch = await store.rows<[number, number, number]>(`SELECT batch_id, count(), sum(bytes) FROM file('${file}', 'Native') GROUP BY batch_id ORDER BY batch_id`);
+    expect(byBatch.map((r) => r.map(Number))).toEqual([11, 22, 33].map((id, k) => [id, 200, k * 1000 * 200 + (199 * 200) / 2]));
   });
 });

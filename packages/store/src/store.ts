@@ -4,7 +4,7 @@ import { open as openFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '@flowhound/runtime';
-import { addColumnsSql, createTableSql, storedColumns, TABLES, type ColumnarBatch, type TableDef } from '@flowhound/schema';
+import { addColumnsSql, createTableSql, storedColumns, tableSettingsSql, TABLES, type ColumnarBatch, type TableDef } from '@flowhound/schema';
 import { StoreError } from './errors.ts';
 import { batchIdHash, nativeBlock, nativeColumnNames } from './native.ts';
 
@@ -96,6 +96,7 @@ export class Store {
       for (const sql of addColumnsSql({ ...t, columns: storedColumns(t).filter((c) => !have.has(c.name)) }, { database: this.database })) {
         await this.client.command({ query: sql });
       }
+      await this.client.command({ query: tableSettingsSql(t, { database: this.database }) });
     }
     this.log.info({ database: this.database, tables: TABLES.map((t) => t.name) }, 'schema is up to date');
   }
@@ -107,7 +108,8 @@ export class Store {
   }
 
   /**
-   * Inserts Native blocks (see native.ts) as one INSERT. `token` makes it
+   * Inserts Native blocks (see native.ts) as one INSERT; `columns` names
+   * the blocks' columns (others get their defaults). `token` makes it
    * idempotent: the same token again (a retry after an error whose insert
    * did land) is dropped by ClickHouse. One code path builds the bytes; the
    * back ends differ only in delivery. chDB's insert API takes text formats
@@ -115,10 +117,10 @@ export class Store {
    * `file(…, 'Native')`; a server gets them as the body of an
    * `INSERT … FORMAT Native`.
    */
-  async insertNative(table: TableDef, blocks: readonly Uint8Array[], rows: number, token: string): Promise<void> {
+  async insertNative(table: TableDef, blocks: readonly Uint8Array[], rows: number, token: string, columns: readonly string[] = nativeColumnNames(table.columns)): Promise<void> {
     if (rows === 0) return;
     const fq = `\`${this.database}\`.\`${table.name}\``;
-    const cols = nativeColumnNames(table.columns).map((c) => `\`${c}\``).join(', ');
+    const cols = columns.map((c) => `\`${c}\``).join(', ');
     try {
       if (this.kind === 'chdb') {
         const path = join(this.stageDir, `${process.pid}-${++this.staged}.native`);

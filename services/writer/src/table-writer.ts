@@ -2,7 +2,7 @@ import { context, trace, type Link } from '@opentelemetry/api';
 import { contextFromHeaders } from '@flowhound/bus';
 import type { RateLimitedLog } from '@flowhound/runtime';
 import type { ColumnarBatch, TableDef } from '@flowhound/schema';
-import { batchIdHash, nativeBlock, type Store } from '@flowhound/store';
+import { batchIdHash, sortedNativeGroup, type Store } from '@flowhound/store';
 import type { WriterCounters } from './metrics.ts';
 
 export interface TableWriterOptions {
@@ -11,9 +11,9 @@ export interface TableWriterOptions {
   readonly maxBackoffMs: number;
 }
 
-/** One bus batch waiting for its insert, already in ClickHouse's Native encoding. */
+/** One bus batch waiting for its insert. */
 interface Pending {
-  readonly block: Uint8Array;
+  readonly batch: ColumnarBatch;
   readonly rows: number;
   readonly id: number;
   readonly minTime: number;
@@ -74,9 +74,8 @@ export class TableWriter {
       if (v > maxTime) maxTime = v;
     }
     const id = batchIdHash(batchId);
-    const block = nativeBlock(batch, id);
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ block, rows: batch.rows, id, minTime, maxTime, redelivered, headers, resolve, reject });
+      this.pending.push({ batch, rows: batch.rows, id, minTime, maxTime, redelivered, headers, resolve, reject });
       this.pendingRows += batch.rows;
       this.counters.pendingRows += batch.rows;
       this.schedule();
@@ -142,7 +141,8 @@ export class TableWriter {
         if (toStore.length > 0) {
           // The same group retried in this process gets the same token.
           const token = `${this.table.name}:${batchIdHash(toStore.map((p) => p.id).join(','))}:${n}`;
-          await this.store.insertNative(this.table, toStore.map((p) => p.block), n, token);
+          const g = sortedNativeGroup(this.table, toStore.map((p) => p.batch), toStore.map((p) => p.id));
+          await this.store.insertNative(this.table, g.chunks, g.rows, token, g.columns);
           this.counters.inserts++;
         }
         this.counters.batches += group.length;
