@@ -605,7 +605,10 @@ async function runFlowhound(target: Target, rate: number, o: Options): Promise<R
           log(`    decoded ${fmtN(c.decoded)}, on bus ${fmtN(c.published)}, stored ${fmtN(c.stored)} (conversations ${fmtN(c.conversations)}), pending ${fmtBytes(c.pending)}`);
         }
       }
-      if (now - lastMove > 5000 || now - d0 > o.drainMaxS * 1000) break;
+      // A scrape that timed out (a busy main thread) is no sign that
+      // nothing moves: only a collector that answers and stands still is
+      // settled; drainMaxS bounds the wait either way.
+      if ((c && now - lastMove > 5000) || now - d0 > o.drainMaxS * 1000) break;
     }
     const drainS = (performance.now() - d0) / 1000;
     const sk = await udpSock(port);

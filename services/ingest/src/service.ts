@@ -140,6 +140,11 @@ export class IngestService implements Component {
   }
 
   /** Receiver counters, summed over the decoding threads. */
+  /** Kernel thread ids of decoding worker threads; empty when decoding runs on the main thread. */
+  decodingThreadIds(): number[] {
+    return this.pool?.osThreadIds() ?? [];
+  }
+
   receiverCounters(): ReceiverCounters {
     return this.receiver?.counters ?? this.pool!.counters();
   }

@@ -3,6 +3,7 @@
 // posts to the main thread encoded batches (the ArrayBuffer is transferred,
 // not copied), template news, statistics and log lines. The main thread
 // owns the bus and the registry; templates learnt elsewhere come back here.
+import { readlinkSync } from 'node:fs';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { TemplateDef } from '@flowhound/codec';
 import type { Logger } from '@flowhound/runtime';
@@ -37,7 +38,7 @@ export interface WorkerStats {
 
 /** Worker → main thread. */
 export type FromWorker =
-  | { t: 'ready'; ports: BoundPort[] }
+  | { t: 'ready'; ports: BoundPort[]; osThreadId: number }
   | { t: 'failed'; message: string }
   | { t: 'batch'; id: string; rows: number; bytes: Uint8Array }
   | { t: 'template'; exporter: string; def: TemplateDef }
@@ -120,7 +121,16 @@ async function run(port: MessagePort, init: WorkerInit): Promise<void> {
   }
   tick = setInterval(() => r.tick(), Math.max(10, Math.floor(init.config.flushIntervalMs / 2)));
   statsTimer = setInterval(() => post({ t: 'stats', stats: stats(r, false) }), init.statsEveryMs);
-  post({ t: 'ready', ports: r.ports });
+  post({ t: 'ready', ports: r.ports, osThreadId: osThreadId() });
+}
+
+/** This thread's kernel id (Linux), so the main thread can leave it at normal priority; 0 elsewhere. */
+function osThreadId(): number {
+  try {
+    return Number(readlinkSync('/proc/thread-self').split('/').pop()) || 0;
+  } catch {
+    return 0;
+  }
 }
 
 if (parentPort) void run(parentPort, workerData as WorkerInit);

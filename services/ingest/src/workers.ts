@@ -47,6 +47,8 @@ class Slot {
   thread = -1;
   last: WorkerStats | undefined;
   stopped: (() => void) | undefined;
+  /** Kernel thread id of the running worker (Linux), 0 when unknown. */
+  osThreadId = 0;
 
   constructor(index: number) {
     this.index = index;
@@ -104,6 +106,7 @@ export class WorkerPool {
         switch (m.t) {
           case 'ready':
             ready = true;
+            slot.osThreadId = m.osThreadId;
             if (this.ports.length === 0) this.ports.push(...m.ports);
             resolve();
             break;
@@ -214,6 +217,11 @@ export class WorkerPool {
   }
 
   /** Receiver counters summed over the threads, restarted ones included. */
+  /** Kernel thread ids of the decoding threads (Linux; see ThreadPriority in services/standalone). */
+  osThreadIds(): number[] {
+    return this.slots.map((s) => s.osThreadId).filter((t) => t > 0);
+  }
+
   counters(): ReceiverCounters {
     const sum = addCounters(new ReceiverCounters(), this.retired);
     for (const s of this.slots) if (s.last) addCounters(sum, s.last.counters);

@@ -50,3 +50,15 @@ describe('process configuration', () => {
     await expect(startServices(['ingest', 'teleporter'], c)).rejects.toThrow(/unknown service 'teleporter'/);
   });
 });
+
+describe('decoding threads by default', () => {
+  it('uses one per core (1 to 4) unless the configuration says', async () => {
+    const { defaultWorkers } = await import('./config.ts');
+    const { availableParallelism } = await import('node:os');
+    const n = availableParallelism();
+    expect(defaultWorkers()).toBe(n < 2 ? 1 : Math.min(4, n));
+    expect(loadProcessConfig({ env: {} }).ingest.workers).toBe(defaultWorkers());
+    expect(loadProcessConfig({ env: { FLOWHOUND_INGEST_WORKERS: '1' } }).ingest.workers).toBe(1);
+    expect(loadProcessConfig({ env: {}, overrides: { ingest: { workers: 3 } } }).ingest.workers).toBe(3);
+  });
+});

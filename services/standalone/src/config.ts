@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { hostPort, mergeConfig, readConfigFile, validateConfig, z } from '@flowhound/runtime';
 import { ingestConfigSchema } from '@flowhound/svc-ingest';
@@ -45,6 +46,12 @@ export const processConfigSchema = z
       })
       .strict()
       .default({ level: 'info', format: 'auto' }),
+    /**
+     * Nice value for every thread but ingest's decoding threads when they
+     * exist (ingest.workers > 1), so that storage work never starves the
+     * socket readers (see priority.ts); 0 turns it off.
+     */
+    storageNice: z.number().int().min(0).max(19).default(10),
     ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
     'template-registry': registryConfigSchema.default(registryConfigSchema.parse({})),
     stitcher: stitcherConfigSchema.default(stitcherConfigSchema.parse({})),
@@ -74,12 +81,13 @@ const ENV: [string, string[]][] = [
   ['FLOWHOUND_INGEST_LISTEN_TCP', ['ingest', 'listenTcp']],
   ['FLOWHOUND_INGEST_WORKERS', ['ingest', 'workers']],
   ['FLOWHOUND_INGEST_ALLOW', ['ingest', 'allow']],
+  ['FLOWHOUND_STORAGE_NICE', ['storageNice']],
 ];
 
 /** Settings whose environment value is a comma-separated list ('' is the empty list). */
 const ENV_LISTS = new Set(['ingest.listen', 'ingest.listenTcp', 'ingest.allow']);
 /** Settings whose environment value is a number (a bad one is named by validation). */
-const ENV_NUMBERS = new Set(['ingest.workers']);
+const ENV_NUMBERS = new Set(['ingest.workers', 'storageNice']);
 
 function envValue(path: string[], v: string): unknown {
   const key = path.join('.');
@@ -103,6 +111,12 @@ export interface LoadOptions {
   readonly overrides?: Record<string, unknown>;
 }
 
+/** Decoding threads when the configuration does not say: one per core, 1 to 4 (1 = the main thread). */
+export function defaultWorkers(): number {
+  const n = availableParallelism();
+  return n < 2 ? 1 : Math.min(4, n);
+}
+
 /** File, then environment, then flags; validated once and frozen. */
 export function loadProcessConfig(o: LoadOptions = {}): Readonly<ProcessConfig> {
   let raw: Record<string, unknown> = o.file ? readConfigFile(o.file) : {};
@@ -113,6 +127,11 @@ export function loadProcessConfig(o: LoadOptions = {}): Readonly<ProcessConfig> 
     raw = setPath(raw, path, envValue(path, v));
   }
   if (o.overrides) raw = mergeConfig(raw, o.overrides);
+  // Unless told otherwise, a flowhound process decodes on worker threads
+  // when the machine has cores for them: the socket readers then never wait
+  // for the main thread's bus and storage work (see priority.ts). One core:
+  // the main thread decodes.
+  if ((raw.ingest as Record<string, unknown> | undefined)?.workers === undefined) raw = setPath(raw, ['ingest', 'workers'], defaultWorkers());
   const cfg = validateConfig(processConfigSchema, raw, 'flowhound');
   return Object.freeze({ ...cfg, dataDir: resolve(cfg.dataDir) });
 }

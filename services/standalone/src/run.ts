@@ -9,6 +9,7 @@ import { StitcherService } from '@flowhound/svc-stitcher';
 import { TemplateRegistryService } from '@flowhound/svc-template-registry';
 import { WriterService } from '@flowhound/svc-writer';
 import type { ProcessConfig } from './config.ts';
+import { ThreadPriority } from './priority.ts';
 
 export const SERVICE_NAMES = ['writer', 'detector', 'enrichment', 'stitcher', 'template-registry', 'ingest', 'query'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -74,9 +75,15 @@ export async function startServices(names: readonly string[], cfg: Readonly<Proc
       case 'template-registry':
         add(new TemplateRegistryService(cfg['template-registry'], { bus, grpc, log: child(n), meter }));
         break;
-      case 'ingest':
-        add(new IngestService(cfg.ingest, { bus, log: child(n), meter }));
+      case 'ingest': {
+        const ingest = new IngestService(cfg.ingest, { bus, log: child(n), meter });
+        add(ingest);
+        // After ingest in the list, so its worker threads exist when it
+        // starts; only where other services share the process (it does
+        // nothing when decoding runs on the main thread).
+        if (want.has('writer') || want.size > 2) add(new ThreadPriority(() => ingest.decodingThreadIds(), cfg.storageNice, child('thread-priority')));
         break;
+      }
       case 'query':
         add(
           new QueryService(cfg.query, {
