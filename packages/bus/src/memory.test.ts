@@ -71,3 +71,18 @@ describe('in-memory bus', () => {
     expect(await kv.keys()).toEqual([]);
   });
 });
+
+describe('MemoryBus backlog', () => {
+  it('counts what consumers have not acknowledged, in flight or queued', async () => {
+    const bus = new MemoryBus();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const sub = await bus.consume({ stream: 'flows', durable: 'w', filter: 'fh.flows.>', maxInFlight: 1, handler: () => held });
+    for (let i = 0; i < 3; i++) await bus.publish('fh.flows.raw.0', new Uint8Array(10));
+    expect(bus.backlog()).toEqual({ messages: 3, bytes: 30 });
+    release();
+    await sub.stop();
+    expect(bus.backlog()).toEqual({ messages: 0, bytes: 0 });
+    await bus.close();
+  });
+});

@@ -143,6 +143,19 @@ export class MemoryBus implements Bus {
     return kv;
   }
 
+  /** Messages not yet acknowledged by every consumer group, and their bytes (what a shutdown now would lose). */
+  backlog(): { messages: number; bytes: number } {
+    let messages = 0;
+    let bytes = 0;
+    for (const byName of this.groups.values()) {
+      for (const g of byName.values()) {
+        messages += g.queue.length + g.inFlight;
+        bytes += g.queuedBytes;
+      }
+    }
+    return { messages, bytes };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const byName of this.groups.values()) for (const g of byName.values()) for (const w of g.waiters.splice(0)) w();

@@ -36,6 +36,8 @@ export class Store {
   private readonly stageDir: string;
   private readonly log: Logger;
   private staged = 0;
+  /** Statements running now: close() waits for them (closing chDB under a running insert crashes the process). */
+  private readonly running = new Set<Promise<unknown>>();
 
   private constructor(client: ClickHouseClient, kind: 'chdb' | 'http', database: string, stageDir: string, log: Logger) {
     this.client = client;
@@ -119,6 +121,17 @@ export class Store {
    */
   async insertNative(table: TableDef, blocks: readonly Uint8Array[], rows: number, token: string, columns: readonly string[] = nativeColumnNames(table.columns)): Promise<void> {
     if (rows === 0) return;
+    await this.track(this.insertNow(table, blocks, rows, token, columns));
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.running.add(p);
+    const done = () => this.running.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  private async insertNow(table: TableDef, blocks: readonly Uint8Array[], rows: number, token: string, columns: readonly string[]): Promise<void> {
     const fq = `\`${this.database}\`.\`${table.name}\``;
     const cols = columns.map((c) => `\`${c}\``).join(', ');
     try {
@@ -184,7 +197,14 @@ export class Store {
     return (await rs.json()) as T[];
   }
 
-  async close(): Promise<void> {
+  /** Waits up to `waitMs` for running inserts, then closes. */
+  async close(waitMs = 60_000): Promise<void> {
+    if (this.running.size > 0) {
+      this.log.info({ inserts: this.running.size }, 'waiting for running inserts before closing the store');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.running]), new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+      clearTimeout(timer);
+    }
     await this.client.close();
   }
 }

@@ -52,6 +52,12 @@ export const processConfigSchema = z
      * socket readers (see priority.ts); 0 turns it off.
      */
     storageNice: z.number().int().min(0).max(19).default(10),
+    /**
+     * How long each component may take to stop (ingest flushes, consumers
+     * drain the in-memory bus, the writer stores what it holds) before the
+     * next one is stopped anyway.
+     */
+    shutdownGraceMs: z.number().int().min(1000).max(600_000).default(60_000),
     ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
     'template-registry': registryConfigSchema.default(registryConfigSchema.parse({})),
     stitcher: stitcherConfigSchema.default(stitcherConfigSchema.parse({})),

@@ -99,7 +99,7 @@ export async function startServices(names: readonly string[], cfg: Readonly<Proc
     }
   }
   add(grpc);
-  const group = new ComponentGroup(list, root);
+  const group = new ComponentGroup(list, root, cfg.shutdownGraceMs);
   await group.start();
   root.info({ services: [...want], bus: bus.kind, store: store?.kind, grpc: cfg.grpc.listen, metrics: tel.metricsUrl ?? 'off' }, 'flowhound running');
   let stopped = false;
@@ -114,6 +114,12 @@ export async function startServices(names: readonly string[], cfg: Readonly<Proc
       if (stopped) return;
       stopped = true;
       await group.stop();
+      if (bus instanceof MemoryBus) {
+        // Consumers drain their queues when they stop; whatever is left
+        // (a component that overran the grace period) dies with the process.
+        const left = bus.backlog();
+        if (left.messages > 0) root.warn({ messages: left.messages, bytes: left.bytes }, 'in-memory bus still held data at shutdown: it is lost (raise shutdownGraceMs, or use NATS to keep it)');
+      }
       await bus.close();
       await store?.close();
       await tel.shutdown();
