@@ -3,8 +3,9 @@
 // committed file differs from what the schema says.
 //   node scripts/gen-columns-doc.ts          # rewrite docs/columns.md
 //   node scripts/gen-columns-doc.ts --check  # CI
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { emitGenerated } from './generated.ts';
 import { CONVERSATION_COLUMNS, FLOW_COLUMNS, SCHEMA_VERSION, type ColumnDef } from '../packages/schema/src/index.ts';
 
 const target = fileURLToPath(new URL('../docs/columns.md', import.meta.url));
@@ -49,20 +50,4 @@ function render(): string {
   ].join('\n');
 }
 
-const fresh = render();
-if (check) {
-  let current = '';
-  try {
-    current = readFileSync(target, 'utf8');
-  } catch {
-    // missing counts as stale
-  }
-  if (current !== fresh) {
-    console.error('docs/columns.md is stale: run "node scripts/gen-columns-doc.ts"');
-    process.exit(1);
-  }
-  console.log('docs/columns.md is up to date');
-} else {
-  writeFileSync(target, fresh);
-  console.log(`wrote docs/columns.md (${FLOW_COLUMNS.length} flow columns)`);
-}
+emitGenerated(target, render(), check, 'scripts/gen-columns-doc.ts', `${FLOW_COLUMNS.length} flow columns`);

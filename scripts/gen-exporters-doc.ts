@@ -6,9 +6,10 @@
 // when the committed file differs from what the codec says now.
 //   node scripts/gen-exporters-doc.ts          # rewrite docs/exporters.md
 //   node scripts/gen-exporters-doc.ts --check  # CI
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { emitGenerated } from './generated.ts';
 import {
   BatchListSink,
   FlowDecoder,
@@ -25,7 +26,7 @@ import {
   type TemplateStore,
 } from '../packages/codec/src/index.ts';
 // The device groups (templates before the data that needs them) are the ones the codec's tests and test/e2e use.
-import { VECTOR_DIR, VECTOR_GROUPS } from '../packages/codec/src/test-util.ts';
+import { VECTOR_DIR, vectorLists } from '../packages/codec/src/test-util.ts';
 import { FLOW_COLUMNS, type ColumnarBatch } from '../packages/schema/src/index.ts';
 
 const target = fileURLToPath(new URL('../docs/exporters.md', import.meta.url));
@@ -86,13 +87,7 @@ function familyName(files: readonly string[]): string {
 }
 
 function vectorFamilies(): Family[] {
-  const files = readdirSync(VECTOR_DIR)
-    .filter((f) => f.endsWith('.dat'))
-    .map((f) => f.slice(0, -4))
-    .sort();
-  const grouped = new Set(VECTOR_GROUPS.flat());
-  // A vector added without a group is decoded on its own (and shows up here as its own family).
-  const lists = [...VECTOR_GROUPS.map((g) => [...g]), ...files.filter((f) => !grouped.has(f)).map((f) => [f])];
+  const lists = vectorLists();
   return lists.map((g) => ({ name: familyName(g), files: g.map((f) => `${f}.dat`), payloads: g.map((f) => new Uint8Array(readFileSync(join(VECTOR_DIR, `${f}.dat`)))) }));
 }
 
@@ -394,20 +389,4 @@ function render(): string {
   ].join('\n');
 }
 
-const fresh = render();
-if (check) {
-  let current = '';
-  try {
-    current = readFileSync(target, 'utf8');
-  } catch {
-    // missing counts as stale
-  }
-  if (current !== fresh) {
-    console.error('docs/exporters.md is stale: run "node scripts/gen-exporters-doc.ts"');
-    process.exit(1);
-  }
-  console.log('docs/exporters.md is up to date');
-} else {
-  writeFileSync(target, fresh);
-  console.log('wrote docs/exporters.md');
-}
+emitGenerated(target, render(), check, 'scripts/gen-exporters-doc.ts', '');

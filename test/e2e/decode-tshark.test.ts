@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 // The root package depends on testkit only; the codec is reached through its index.
 import { readCapture } from '../../packages/codec/src/index.ts';
-import { VECTOR_DIR, VECTOR_GROUPS } from '../../packages/codec/src/test-util.ts';
+import { VECTOR_DIR, vectorLists } from '../../packages/codec/src/test-util.ts';
 import { ROOT, runCli, writeUdpPcap, type PcapDatagram } from './harness.ts';
 
 const PORT = 2055;
@@ -36,9 +36,7 @@ function vectorGroups(): { groups: Group[]; files: string[]; covered: string[] }
     .filter((f) => f.endsWith('.dat'))
     .map((f) => f.slice(0, -4))
     .sort();
-  const grouped = new Set(VECTOR_GROUPS.flat());
-  // A vector added later without a group still gets decoded, on its own.
-  const lists = [...VECTOR_GROUPS.map((g) => [...g]), ...files.filter((f) => !grouped.has(f)).map((f) => [f])];
+  const lists = vectorLists();
   const groups = lists.map((g) => ({
     name: g[0],
     // tshark reads one IPFIX message per datagram; a few vectors hold several back to back.

@@ -84,6 +84,20 @@ export const VECTOR_GROUPS: ReadonlyArray<readonly string[]> = [
   ['netflow9_test_valid01'],
 ];
 
+/**
+ * Every vector file (names without `.dat`) as device lists in send order:
+ * the groups above, then each vector no group names, on its own (a vector
+ * added later still gets decoded).
+ */
+export function vectorLists(): string[][] {
+  const files = readdirSync(VECTOR_DIR)
+    .filter((f) => f.endsWith('.dat'))
+    .map((f) => f.slice(0, -4))
+    .sort();
+  const grouped = new Set(VECTOR_GROUPS.flat());
+  return [...VECTOR_GROUPS.map((g) => [...g]), ...files.filter((f) => !grouped.has(f)).map((f) => [f])];
+}
+
 /** A row of a batch as a plain object, addresses as text; for assertions only. */
 export type Row = Record<string, number | string>;
 
