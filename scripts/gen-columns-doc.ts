@@ -3,7 +3,6 @@
 // committed file differs from what the schema says.
 //   node scripts/gen-columns-doc.ts          # rewrite docs/columns.md
 //   node scripts/gen-columns-doc.ts --check  # CI
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { emitGenerated } from './generated.ts';
 import { CONVERSATION_COLUMNS, FLOW_COLUMNS, SCHEMA_VERSION, type ColumnDef } from '../packages/schema/src/index.ts';
