@@ -4,7 +4,7 @@ import { BatchListSink, FlowDecoder } from './decoder.ts';
 import { GenericState, decodeToRecords, type GenericRecord } from './generic.ts';
 import { ianaElement } from './ie.ts';
 import { MemoryTemplateStore } from './template.ts';
-import { VECTOR_GROUPS, fixture, rowsOf, vector } from './test-util.ts';
+import { VECTOR_GROUPS, be, fixture, ipfixMessage, rowsOf, set, vector } from './test-util.ts';
 
 function generic(payloads: readonly Uint8Array[], exporter = 'e') {
   const store = new MemoryTemplateStore();
@@ -146,5 +146,24 @@ describe('generic decoder', () => {
     decodeToRecords(p, 'sf', store, (r) => out.push(r), { state, includeOptions: false });
     expect(out.every((r) => !r.options)).toBe(true);
     expect(out.find((r) => r.sourceIPv4Address === '8.8.8.8')?.flowStartMilliseconds).toBe(1700000001000);
+  });
+});
+
+describe('decodeToRecords template withdrawals', () => {
+  it('applies a set\'s withdrawals and definitions in order', () => {
+    const tpl = (fields: number[][]) => [...be.u16(300), ...be.u16(fields.length), ...fields.flatMap(([id, len]) => [...be.u16(id), ...be.u16(len)])];
+    const withdraw300 = [...be.u16(300), ...be.u16(0)];
+    const data = set(300, [...be.ip4('10.0.0.1'), ...be.ip4('10.0.0.2')]);
+    // Define, then in one set: withdraw 300 and define it again; data follows.
+    const first = ipfixMessage([set(2, tpl([[8, 4]]))]);
+    const second = ipfixMessage([set(2, [...withdraw300, ...tpl([[8, 4], [12, 4]])]), data]);
+    const r = generic([first, second]);
+    expect(r.errors).toEqual([]);
+    expect(r.data).toHaveLength(1);
+    // And the reverse order withdraws what the set defined.
+    const third = ipfixMessage([set(2, [...tpl([[8, 4], [12, 4]]), ...withdraw300]), data]);
+    const r2 = generic([third]);
+    expect(r2.data).toHaveLength(0);
+    expect(r2.errors.join()).toMatch(/template 300 not yet received/);
   });
 });

@@ -205,11 +205,16 @@ function walkSets(b: Uint8Array, dv: DataView, start: number, end: number, ctx: 
     }
     if (setId === tplSet || setId === optSet) {
       const r = parseTemplateSet(b, p + 4, setEnd, ctx.version, setId, ctx.domain);
-      for (const def of r.templates) {
+      // In set order, as the decoder does: "withdraw 300, define 300" in
+      // one set leaves the new 300.
+      let w = 0;
+      for (let i = 0; i < r.templates.length; i++) {
+        for (; w < r.withdrawals.length && r.withdrawAt[w] <= i; w++) ctx.templates.withdraw(ctx.exporter, ctx.version, ctx.domain, r.withdrawals[w]);
+        const def = r.templates[i];
         const prev = ctx.templates.get(ctx.exporter, def.version, def.domain, def.templateId);
         if (!prev || !sameTemplate(prev.def, def)) ctx.templates.put(ctx.exporter, def);
       }
-      for (const id of r.withdrawals) ctx.templates.withdraw(ctx.exporter, ctx.version, ctx.domain, id);
+      for (; w < r.withdrawals.length; w++) ctx.templates.withdraw(ctx.exporter, ctx.version, ctx.domain, r.withdrawals[w]);
       for (const s of r.skipped) ctx.res.errors.push(new TemplateError(s, { exporter: ctx.exporter, version: ctx.version, domain: ctx.domain, templateId: -1 }));
       if (r.error) ctx.res.errors.push(new TemplateError(r.error, { exporter: ctx.exporter, version: ctx.version, domain: ctx.domain, templateId: -1 }));
     } else if (setId >= 256) {
