@@ -301,7 +301,8 @@ export function decodeBatch(bytes: Uint8Array, columns: readonly ColumnDef[]): D
     }
   }
   if (rows < 0) throw new BatchFormatError('batch message has no row count: not a ColumnarBatch message');
-  const batch = new ColumnarBatch(columns, Math.max(rows, 1));
+  // Lazy: the columns the message lacks share a zero column (most of them).
+  const batch = new ColumnarBatch(columns, Math.max(rows, 1), { lazy: true });
   for (const [name, data, offsets] of cols) {
     let i: number;
     try {
@@ -315,20 +316,20 @@ export function decodeBatch(bytes: Uint8Array, columns: readonly ColumnDef[]): D
       // Copy into an aligned buffer of its own: Node's Buffer.slice (NATS hands
       // out Buffers) is a view, whose .buffer is the whole pool.
       const off = new Uint32Array(Uint8Array.prototype.slice.call(offsets).buffer);
-      const out = batch.data[i] as string[];
       if (data.byteLength === 0 && off[rows] === 0) continue; // all empty: the batch starts with ''
+      batch.touch(i);
+      const out = batch.data[i] as string[];
       for (let k = 0; k < rows; k++) {
         if (off[k] > off[k + 1] || off[k + 1] > data.byteLength) throw new BatchFormatError(`column ${name}: offsets out of order or past the data`);
         out[k] = utf8d.decode(data.subarray(off[k], off[k + 1]));
       }
-      batch.touch(i);
       continue;
     }
     const want = rows * KIND_WIDTH[def.kind];
     if (data.byteLength !== want) throw new BatchFormatError(`column ${name}: ${data.byteLength} bytes, expected ${want} for ${rows} rows of ${def.kind}`);
+    batch.touch(i);
     const dst = batch.data[i] as Uint8Array | Uint16Array | Uint32Array | Float64Array;
     new Uint8Array(dst.buffer, dst.byteOffset, want).set(data);
-    batch.touch(i);
   }
   batch.rows = rows;
   return { batch, batchId, producer, schemaVersion };

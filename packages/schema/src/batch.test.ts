@@ -81,3 +81,32 @@ describe('touched columns', () => {
     expect(b.touched[at('ingress_acl')]).toBe(0);
   });
 });
+
+describe('lazy batches', () => {
+  it('share zero columns until a column is touched, then own it', () => {
+    const a = new ColumnarBatch(FLOW_COLUMNS, 100, { lazy: true });
+    const b = new ColumnarBatch(FLOW_COLUMNS, 70, { lazy: true });
+    // Untouched: the same zero storage (rounded-up capacity), reading zeros.
+    expect(a.read('bytes')).toBe(b.read('bytes'));
+    expect((a.read('bytes') as Float64Array)[99]).toBe(0);
+    expect((a.read('app_name') as string[])[5]).toBe('');
+    // Writing through column() gives a its own storage; b still reads zeros.
+    (a.column('bytes') as Float64Array)[3] = 42;
+    expect(a.read('bytes')).not.toBe(b.read('bytes'));
+    expect((b.read('bytes') as Float64Array)[3]).toBe(0);
+    expect((new ColumnarBatch(FLOW_COLUMNS, 10, { lazy: true }).read('bytes') as Float64Array)[3]).toBe(0);
+    // touch(i) too, and copyRowFrom into a lazy batch.
+    const i = b.indexOf('src_port');
+    b.touch(i);
+    (b.data[i] as Uint16Array)[0] = 443;
+    expect((a.read('src_port') as Uint16Array)[0]).toBe(0);
+    a.rows = 4;
+    const c = new ColumnarBatch(FLOW_COLUMNS, 8, { lazy: true });
+    c.copyRowFrom(a, 3);
+    expect((c.read('bytes') as Float64Array)[0]).toBe(42);
+    expect((new ColumnarBatch(FLOW_COLUMNS, 8, { lazy: true }).read('bytes') as Float64Array)[0]).toBe(0);
+    // reset() leaves shared columns alone and zeroes owned ones.
+    a.reset();
+    expect((a.read('bytes') as Float64Array)[3]).toBe(0);
+  });
+});

@@ -31,6 +31,25 @@ export function allocColumn(kind: ColumnKind, capacity: number): ColumnStorage {
   }
 }
 
+/** Zero columns shared by lazy batches, by kind and capacity; never written (see the constructor). */
+const ZEROS = new Map<string, ColumnStorage>();
+const SHARED = new WeakSet<object>();
+
+function sharedZero(kind: ColumnKind, capacity: number): ColumnStorage {
+  // Rounded up to a power of two so that batches of any row count share a
+  // few zero columns (a longer zero column reads the same for every row).
+  let cap = 16;
+  while (cap < capacity) cap *= 2;
+  const key = `${kind}:${cap}`;
+  let z = ZEROS.get(key);
+  if (!z) {
+    z = allocColumn(kind, cap);
+    ZEROS.set(key, z);
+    SHARED.add(z);
+  }
+  return z;
+}
+
 /** Source of `ColumnarBatch.fill`: one number per batch and per reset, never reused. */
 let fills = 0;
 
@@ -65,12 +84,22 @@ export class ColumnarBatch {
   private readonly index: Map<string, number>;
   private readonly ipCol: Uint8Array;
 
-  constructor(columns: readonly ColumnDef[], capacity: number) {
+  /**
+   * `lazy`: untouched columns share one read-only zero column per kind and
+   * capacity, and get storage of their own when first touched. For batches
+   * that are filled once and column by column (decoded from the bus, built
+   * by a stage): most of ~80 columns are never used, and allocating them
+   * for every bus message was most of a consumer's garbage. Writers of a
+   * lazy batch must go through `column()` or `touch(i)` before they index
+   * `data[i]`; hot-path producers that set `touched[i]` directly (the
+   * decoder) use eager batches.
+   */
+  constructor(columns: readonly ColumnDef[], capacity: number, opts: { lazy?: boolean } = {}) {
     this.columns = columns;
     this.capacity = capacity;
     this.rows = 0;
     this.fill = ++fills;
-    this.data = columns.map((c) => allocColumn(c.kind, capacity));
+    this.data = columns.map((c) => (opts.lazy ? sharedZero(c.kind, capacity) : allocColumn(c.kind, capacity)));
     this.touched = new Uint8Array(columns.length);
     this.ipCol = Uint8Array.from(columns, (c) => (c.kind === 'ip' ? 1 : 0));
     this.index = new Map(columns.map((c, i) => [c.name, i]));
@@ -90,7 +119,7 @@ export class ColumnarBatch {
    */
   column(name: string): ColumnStorage {
     const i = this.indexOf(name);
-    this.touched[i] = 1;
+    this.touch(i);
     return this.data[i];
   }
 
@@ -99,14 +128,15 @@ export class ColumnarBatch {
     return this.data[this.indexOf(name)];
   }
 
-  /** Marks column `i` as written in this fill. */
+  /** Marks column `i` as written in this fill (and gives it storage of its own if it shared the zero column). */
   touch(i: number): void {
     this.touched[i] = 1;
+    if (SHARED.has(this.data[i])) this.data[i] = allocColumn(this.columns[i].kind, this.capacity);
   }
 
   /** Marks every column: for a producer that cannot say which columns it writes. */
   touchAll(): void {
-    this.touched.fill(1);
+    for (let i = 0; i < this.touched.length; i++) this.touch(i);
   }
 
   get full(): boolean {
@@ -143,7 +173,7 @@ export class ColumnarBatch {
     const to = this.touched;
     for (let i = 0; i < n; i++) {
       if (from[i] === 0) continue;
-      to[i] = 1;
+      if (to[i] === 0) this.touch(i);
       const a = this.data[i];
       const b = other.data[i];
       if (this.ipCol[i] === 1) {

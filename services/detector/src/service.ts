@@ -36,7 +36,7 @@ export class DetectorService implements Component {
   }
 
   private observe(b: ColumnarBatch): null {
-    const bytes = b.column('bytes') as Float64Array;
+    const bytes = b.read('bytes') as Float64Array;
     let sum = 0;
     for (let r = 0; r < b.rows; r++) sum += bytes[r];
     this.conversations += b.rows;

@@ -50,7 +50,7 @@ export class StitcherService implements Component {
  * copied and marked: the rest are zero on both sides.
  */
 export function toConversations(flows: ColumnarBatch): ColumnarBatch {
-  const out = new ColumnarBatch(CONVERSATION_COLUMNS, Math.max(flows.rows, 1));
+  const out = new ColumnarBatch(CONVERSATION_COLUMNS, Math.max(flows.rows, 1), { lazy: true });
   for (let i = 0; i < flows.columns.length; i++) {
     if (flows.touched[i] === 0) continue;
     const j = out.indexOf(flows.columns[i].name);

@@ -65,7 +65,7 @@ export class TableWriter {
 
   /** Queues a decoded batch; resolves once it is stored. */
   add(batch: ColumnarBatch, batchId: string, redelivered: boolean, headers: Readonly<Record<string, string>>): Promise<void> {
-    const t = batch.column(this.table.timeColumn) as Float64Array;
+    const t = batch.read(this.table.timeColumn) as Float64Array;
     let minTime = Infinity;
     let maxTime = -Infinity;
     for (let r = 0; r < batch.rows; r++) {
