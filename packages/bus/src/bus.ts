@@ -53,6 +53,14 @@ export interface KvEntry {
 export interface KvBucket {
   put(key: string, value: Uint8Array): Promise<void>;
   get(key: string): Promise<Uint8Array | undefined>;
+  /** The value with its revision (increases with every change of the bucket), or undefined when absent. */
+  entry(key: string): Promise<{ readonly value: Uint8Array; readonly revision: number } | undefined>;
+  /** Stores `value` only if the key is absent (never set, deleted or purged): its revision, or undefined when the key exists. */
+  create(key: string, value: Uint8Array): Promise<number | undefined>;
+  /** Stores `value` only if the key is still at `revision` (compare and set): the new revision, or undefined when it moved. */
+  update(key: string, value: Uint8Array, revision: number): Promise<number | undefined>;
+  /** Deletes the key only if it is still at `revision`; false when it moved. */
+  deleteIf(key: string, revision: number): Promise<boolean>;
   delete(key: string): Promise<void>;
   /** Removes the key and its history; watchers see op `purge`. */
   purge(key: string): Promise<void>;

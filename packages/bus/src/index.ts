@@ -7,3 +7,4 @@ export * from './trace.ts';
 export * from './batch-codec.ts';
 export * from './stage.ts';
 export * from './templates.ts';
+export * from './lock.ts';

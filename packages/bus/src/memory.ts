@@ -163,26 +163,57 @@ export class MemoryBus implements Bus {
 }
 
 class MemoryKv implements KvBucket {
-  private readonly data = new Map<string, Uint8Array>();
+  private readonly data = new Map<string, { value: Uint8Array; revision: number }>();
   private readonly watchers = new Set<(e: KvEntry) => void>();
+  /** Revision of the last change, bucket-wide (as a JetStream stream sequence). */
+  private seq = 0;
+
+  private set(key: string, value: Uint8Array): number {
+    const revision = ++this.seq;
+    this.data.set(key, { value, revision });
+    for (const w of this.watchers) w({ key, op: 'put', value });
+    return revision;
+  }
+
+  private remove(key: string, op: 'del' | 'purge'): void {
+    this.seq++;
+    this.data.delete(key);
+    for (const w of this.watchers) w({ key, op, value: undefined });
+  }
 
   async put(key: string, value: Uint8Array): Promise<void> {
-    this.data.set(key, value);
-    for (const w of this.watchers) w({ key, op: 'put', value });
+    this.set(key, value);
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    return this.data.get(key);
+    return this.data.get(key)?.value;
+  }
+
+  async entry(key: string): Promise<{ value: Uint8Array; revision: number } | undefined> {
+    const e = this.data.get(key);
+    return e && { value: e.value, revision: e.revision };
+  }
+
+  async create(key: string, value: Uint8Array): Promise<number | undefined> {
+    return this.data.has(key) ? undefined : this.set(key, value);
+  }
+
+  async update(key: string, value: Uint8Array, revision: number): Promise<number | undefined> {
+    return this.data.get(key)?.revision === revision ? this.set(key, value) : undefined;
+  }
+
+  async deleteIf(key: string, revision: number): Promise<boolean> {
+    if (this.data.get(key)?.revision !== revision) return false;
+    this.remove(key, 'del');
+    return true;
   }
 
   async delete(key: string): Promise<void> {
-    this.data.delete(key);
-    for (const w of this.watchers) w({ key, op: 'del', value: undefined });
+    this.remove(key, 'del');
   }
 
   async purge(key: string): Promise<void> {
-    this.data.delete(key);
-    for (const w of this.watchers) w({ key, op: 'purge', value: undefined });
+    this.remove(key, 'purge');
   }
 
   async keys(): Promise<string[]> {
@@ -190,7 +221,7 @@ class MemoryKv implements KvBucket {
   }
 
   async watch(cb: (e: KvEntry) => void): Promise<Subscription> {
-    for (const [key, value] of this.data) cb({ key, op: 'put', value });
+    for (const [key, e] of this.data) cb({ key, op: 'put', value: e.value });
     this.watchers.add(cb);
     return {
       stop: async () => {

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@flowhound/runtime';
 import { startNats } from '@flowhound/testkit';
+import { kvLock } from './lock.ts';
 import { NatsBus } from './nats.ts';
 import { subjects } from './subjects.ts';
 
@@ -89,5 +90,48 @@ describe('NATS JetStream bus', () => {
     expect(await kvb.keys()).toEqual(['x.9.0.257']);
     await a.close();
     await b.close();
+  });
+
+  it('creates, updates and deletes KV keys only at the revision read, across connections (the lock contract)', async () => {
+    const a = await open();
+    const b = await open();
+    const kva = await a.kv('fh_locks');
+    const kvb = await b.kv('fh_locks');
+    const r1 = await kva.create('k', enc('a'));
+    expect(r1).toBeGreaterThan(0);
+    expect(await kvb.create('k', enc('b'))).toBeUndefined();
+    const r2 = await kvb.update('k', enc('c'), r1!);
+    expect(r2).toBeGreaterThan(r1!);
+    expect(await kva.update('k', enc('d'), r1!)).toBeUndefined();
+    expect(dec((await kva.entry('k'))!.value)).toBe('c');
+    expect(await kva.deleteIf('k', r1!)).toBe(false);
+    expect(await kva.deleteIf('k', r2!)).toBe(true);
+    expect(await kvb.entry('k')).toBeUndefined();
+    // A deleted key can be created again.
+    expect(await kvb.create('k', enc('e'))).toBeGreaterThan(r2!);
+    await kvb.delete('k');
+    await a.close();
+    await b.close();
+  });
+
+  it('kvLock lets one process in at a time across connections', async () => {
+    const buses = await Promise.all([open(), open(), open()]);
+    let inside = 0;
+    let most = 0;
+    let done = 0;
+    await Promise.all(
+      buses.map(async (bus, i) =>
+        kvLock(await bus.kv('fh_locks'), { owner: `p${i}`, ttlMs: 5000, pollMs: 20 })('migrations_fh', async () => {
+          most = Math.max(most, ++inside);
+          await new Promise((r) => setTimeout(r, 100));
+          inside--;
+          done++;
+        }),
+      ),
+    );
+    expect(most).toBe(1);
+    expect(done).toBe(3);
+    expect(await (await buses[0].kv('fh_locks')).entry('migrations_fh')).toBeUndefined();
+    for (const b of buses) await b.close();
   });
 });

@@ -3,6 +3,8 @@ import {
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   jetstream,
   jetstreamManager,
   RetentionPolicy,
@@ -16,6 +18,11 @@ import type { Logger } from '@flowhound/runtime';
 import type { Bus, BusMessage, ConsumeOptions, KvBucket, KvEntry, PublishOptions, Subscription } from './bus.ts';
 import { BusError } from './errors.ts';
 import { STREAMS } from './subjects.ts';
+
+/** A compare-and-set refused because the key moved (or exists, for a create). */
+function wrongRevision(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+}
 
 export interface NatsBusOptions {
   readonly servers: string | string[];
@@ -171,6 +178,35 @@ export class NatsBus implements Bus {
       get: async (key) => {
         const e = await kv.get(key);
         return e && e.operation === 'PUT' ? e.value : undefined;
+      },
+      entry: async (key) => {
+        const e = await kv.get(key);
+        return e && e.operation === 'PUT' ? { value: e.value, revision: e.revision } : undefined;
+      },
+      create: async (key, value) => {
+        try {
+          return await kv.create(key, value);
+        } catch (err) {
+          if (wrongRevision(err)) return undefined;
+          throw err;
+        }
+      },
+      update: async (key, value, revision) => {
+        try {
+          return await kv.update(key, value, revision);
+        } catch (err) {
+          if (wrongRevision(err)) return undefined;
+          throw err;
+        }
+      },
+      deleteIf: async (key, revision) => {
+        try {
+          await kv.delete(key, { previousSeq: revision });
+          return true;
+        } catch (err) {
+          if (wrongRevision(err)) return false;
+          throw err;
+        }
       },
       delete: async (key) => {
         await kv.delete(key);

@@ -36,6 +36,8 @@ export const KV_BUCKETS = Object.freeze({
   ingestReplicas: 'fh_ingest_replicas',
   /** Facts learnt from options data (system init time, sampling, names), key `<exporter>.<domain>.<kind>.<key>`, `any` for the domain of names (services/ingest optionsKvKey). */
   options: 'fh_options',
+  /** Locks between processes (kvLock), key = the lock's name, value = holder and time (JSON). */
+  locks: 'fh_locks',
 });
 
 /** True when a NATS subject matches a filter with `*` and `>` wildcards. */
