@@ -41,7 +41,7 @@ describe('flow columns', () => {
   it('keeps the columns of version 1 first and in order, and bumps the version for the added ones', () => {
     expect(FLOW_COLUMNS.slice(0, V1.length).map((c) => c.name)).toEqual(V1);
     expect(FLOW_COLUMNS.length).toBeGreaterThan(V1.length);
-    expect(SCHEMA_VERSION).toBe(2);
+    expect(SCHEMA_VERSION).toBe(3);
     expect(CONVERSATION_COLUMNS.slice(0, FLOW_COLUMNS.length)).toEqual(FLOW_COLUMNS);
   });
 

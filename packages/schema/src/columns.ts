@@ -166,6 +166,46 @@ export const FLOW_COLUMNS: readonly ColumnDef[] = Object.freeze([
 export const CONVERSATION_COLUMNS: readonly ColumnDef[] = Object.freeze([
   ...FLOW_COLUMNS,
   col('enrichment_version', 'u32', 'UInt32', [], 'version of the enrichment data that enriched the conversation', { derived: true }),
+  // --- schema version 3 ---------------------------------------------------
+  // Host groups, one per side: the rollups keep per-group traffic from them.
+  col('src_host_group', 'str', 'LowCardinality(String)', [], 'host group of src_addr, set by enrichment; empty when the address is in no group (or before host groups exist)', { derived: true }),
+  col('dst_host_group', 'str', 'LowCardinality(String)', [], 'host group of dst_addr, set by enrichment; empty when the address is in no group', { derived: true }),
+]);
+
+/**
+ * A data-skipping index of a stored table. Created with the table, and
+ * added to a table from an older version by migrations (ADD INDEX IF NOT
+ * EXISTS, matched by name: to change an index, give it a new name).
+ */
+export interface IndexDef {
+  readonly name: string;
+  /** Column or tuple of columns. */
+  readonly expr: string;
+  /** ClickHouse index type, e.g. `bloom_filter(0.01)`, `minmax`, `set(100)`. */
+  readonly type: string;
+  /** Granules (of 8192 rows) one index entry covers. */
+  readonly granularity: number;
+}
+
+/**
+ * Skip indexes of the flow and conversation tables, measured on chDB with
+ * 4M rows a day and 2M distinct addresses on each side (see
+ * docs/storage.md): without them `src_addr = X OR dst_addr = X` reads
+ * every granule, with one bloom filter over both columns it read 36 of 489.
+ */
+const FLOW_INDEXES: readonly IndexDef[] = Object.freeze([
+  // One bloom filter over both addresses answers "this host, either side"
+  // (an OR over two columns), which two separate filters of granularity 4
+  // did not (375 of 489 granules read).
+  { name: 'idx_addrs', expr: '(src_addr, dst_addr)', type: 'bloom_filter(0.01)', granularity: 4 },
+  // Rare ports (a backdoor's 4444, SMB's 445 seen outside the LAN) are
+  // found without a scan; common ones are everywhere and skip nothing.
+  { name: 'idx_ports', expr: '(src_port, dst_port)', type: 'bloom_filter(0.01)', granularity: 4 },
+  // The query service selects by flow_start/flow_end, which the primary
+  // key (on time_received) does not cover; they follow time_received
+  // closely, so min/max per granule prunes almost as well.
+  { name: 'idx_flow_start', expr: 'flow_start', type: 'minmax', granularity: 1 },
+  { name: 'idx_flow_end', expr: 'flow_end', type: 'minmax', granularity: 1 },
 ]);
 
 export interface TableDef {
@@ -182,8 +222,19 @@ export interface TableDef {
    */
   readonly sortKey: { readonly bucketSeconds: number; readonly columns: readonly string[] };
   readonly partitionBy: string;
+  /** Default retention in days (configurable per table: writer.ttlDays). */
   readonly ttlDays: number;
+  readonly indexes: readonly IndexDef[];
+  /**
+   * Distributed-table sharding key on a cluster. Both directions of an
+   * address pair hash alike, so one conversation's rows (and its replays)
+   * land on one shard.
+   */
+  readonly shardingKey: string;
 }
+
+/** Sharding key of tables with src_addr/dst_addr: a hash of the unordered address pair. */
+export const ADDRESS_PAIR_SHARDING_KEY = 'cityHash64(least(src_addr, dst_addr), greatest(src_addr, dst_addr))';
 
 export const FLOWS_TABLE: TableDef = Object.freeze({
   name: 'flows',
@@ -194,6 +245,8 @@ export const FLOWS_TABLE: TableDef = Object.freeze({
   sortKey: { bucketSeconds: 300, columns: ['exporter_address', 'src_addr', 'dst_addr'] },
   partitionBy: 'toYYYYMMDD(time_received)',
   ttlDays: 30,
+  indexes: FLOW_INDEXES,
+  shardingKey: ADDRESS_PAIR_SHARDING_KEY,
 });
 
 export const CONVERSATIONS_TABLE: TableDef = Object.freeze({
@@ -203,6 +256,8 @@ export const CONVERSATIONS_TABLE: TableDef = Object.freeze({
   sortKey: { bucketSeconds: 300, columns: ['src_addr', 'dst_addr'] },
   partitionBy: 'toYYYYMMDD(time_received)',
   ttlDays: 30,
+  indexes: FLOW_INDEXES,
+  shardingKey: ADDRESS_PAIR_SHARDING_KEY,
 });
 
 /**
@@ -219,7 +274,7 @@ export const STORAGE_COLUMNS: readonly ColumnDef[] = Object.freeze([
 export const TABLES: readonly TableDef[] = Object.freeze([FLOWS_TABLE, CONVERSATIONS_TABLE]);
 
 /** Bumped whenever a column is added; carried in every bus batch. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export function columnByName(columns: readonly ColumnDef[], name: string): ColumnDef | undefined {
   for (const c of columns) if (c.name === name) return c;

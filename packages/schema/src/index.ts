@@ -2,3 +2,4 @@ export * from './columns.ts';
 export * from './batch.ts';
 export * from './ip.ts';
 export * from './ddl.ts';
+export * from './tables.ts';

@@ -1,3 +1,4 @@
 export * from './store.ts';
 export * from './errors.ts';
 export * from './native.ts';
+export * from './migrations.ts';

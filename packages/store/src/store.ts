@@ -2,11 +2,21 @@ import { Readable } from 'node:stream';
 import { mkdirSync, rmSync } from 'node:fs';
 import { open as openFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '@flowhound/runtime';
-import { addColumnsSql, createTableSql, storedColumns, tableSettingsSql, TABLES, type ColumnarBatch, type TableDef } from '@flowhound/schema';
+import { fqLocal, RETENTION_TABLES, type ColumnarBatch, type DdlOptions, type TableDef } from '@flowhound/schema';
 import { StoreError } from './errors.ts';
+import { runMigrations, type MigrationReport } from './migrations.ts';
 import { batchIdHash, nativeBlock, nativeColumnNames } from './native.ts';
+
+/**
+ * Runs `fn` while holding a lock named `name` shared by every process of
+ * the deployment, so that one of several components starting at once
+ * applies the migrations. The composition root builds it from the bus's
+ * KV (packages/bus kvLock); the store itself knows no bus.
+ */
+export type MigrationLock = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 
 export interface StoreOptions {
   /** ClickHouse HTTP URL; when empty, chDB embedded in `dataDir`. */
@@ -16,11 +26,27 @@ export interface StoreOptions {
   readonly username: string;
   readonly password: string;
   readonly log: Logger;
+  /**
+   * ClickHouse cluster (remote_servers) to create tables on; '' or absent
+   * for a single server or chDB. See DdlOptions.cluster.
+   */
+  readonly cluster?: string;
+  /** Replication path of a cluster's tables (DdlOptions.replicationPath). */
+  readonly replicationPath?: string;
+  /** Retention in days per table name; defaults from packages/schema. */
+  readonly ttlDays?: Readonly<Record<string, number>>;
+  /** Cross-process lock for migrations; without it only this process's migrate() calls are serialised. */
+  readonly migrationLock?: MigrationLock;
 }
 
 /** A SQL string literal; ClickHouse escapes are backslash-based. */
 function sqlString(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function checkRetention(ttlDays: Readonly<Record<string, number>> | undefined): void {
+  const unknown = Object.keys(ttlDays ?? {}).filter((t) => !RETENTION_TABLES.includes(t));
+  if (unknown.length > 0) throw new StoreError(`retention set for unknown table(s) ${unknown.join(', ')}; tables are: ${RETENTION_TABLES.join(', ')}`);
 }
 
 /**
@@ -32,28 +58,46 @@ export class Store {
   readonly client: ClickHouseClient;
   readonly kind: 'chdb' | 'http';
   readonly database: string;
+  /** Cluster name, '' on a single server or chDB. */
+  readonly cluster: string;
   /** chDB only: where insert files are staged (inside the data directory). */
   private readonly stageDir: string;
   private readonly log: Logger;
+  private readonly opts: StoreOptions;
   private staged = 0;
+  /** Serialises this store's migrate() calls (the lock may not be reentrant, or absent). */
+  private migrating: Promise<unknown> = Promise.resolve();
   /** Statements running now: close() waits for them (closing chDB under a running insert crashes the process). */
   private readonly running = new Set<Promise<unknown>>();
 
-  private constructor(client: ClickHouseClient, kind: 'chdb' | 'http', database: string, stageDir: string, log: Logger) {
+  private constructor(client: ClickHouseClient, kind: 'chdb' | 'http', o: StoreOptions, stageDir: string) {
     this.client = client;
     this.kind = kind;
-    this.database = database;
+    this.database = o.database;
+    this.cluster = o.cluster ?? '';
     this.stageDir = stageDir;
-    this.log = log;
+    this.log = o.log;
+    this.opts = o;
   }
 
   static async open(o: StoreOptions): Promise<Store> {
+    checkRetention(o.ttlDays);
     if (o.url) {
-      const client = createClient({ url: o.url, username: o.username, password: o.password, request_timeout: 60_000 });
-      const store = new Store(client, 'http', o.database, '', o.log);
+      const client = createClient({
+        url: o.url,
+        username: o.username,
+        password: o.password,
+        request_timeout: 60_000,
+        // On a cluster, an INSERT into a Distributed table returns once the
+        // shards hold the rows (the default queues them on this node), so
+        // the writer's acknowledgement still means "stored".
+        clickhouse_settings: o.cluster ? { distributed_foreground_insert: 1 } : {},
+      });
+      const store = new Store(client, 'http', o, '');
       await store.ping();
       return store;
     }
+    if (o.cluster) throw new StoreError(`clickhouse.cluster is '${o.cluster}' but no ClickHouse URL is set: embedded ClickHouse (chDB) is a single server; set clickhouse.url to a node of the cluster`);
     mkdirSync(o.dataDir, { recursive: true });
     // Staged insert files left by a crash are useless (their batches are
     // redelivered by the bus): start empty.
@@ -72,7 +116,7 @@ export class Store {
       );
     }
     const client = createClient({ connection: conn as never });
-    return new Store(client, 'chdb', o.database, stageDir, o.log);
+    return new Store(client, 'chdb', o, stageDir);
   }
 
   async ping(): Promise<void> {
@@ -80,27 +124,54 @@ export class Store {
     if (!r.success) throw new StoreError(`ClickHouse does not answer: ${String((r as { error?: Error }).error?.message)}`);
   }
 
-  /** Creates the database and every table declared in packages/schema. */
-  async migrate(opts: { ttlDays?: Record<string, number> } = {}): Promise<void> {
-    await this.client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${this.database}\`` });
-    const existing = new Set(
-      (await this.rows<[string]>('SELECT name FROM system.tables WHERE database = {db:String}', { db: this.database })).map((r) => r[0]),
-    );
-    for (const t of TABLES) {
-      if (!existing.has(t.name)) {
-        await this.client.command({ query: createTableSql(t, { database: this.database, ttlDays: opts.ttlDays }) });
-        continue;
-      }
-      // A table from an older schema version: add the columns it lacks.
-      const have = new Set(
-        (await this.rows<[string]>('SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}', { db: this.database, t: t.name })).map((r) => r[0]),
+  /** How DDL is rendered for this store: database, cluster, retention. */
+  ddlOptions(ttlDays?: Readonly<Record<string, number>>): DdlOptions {
+    return { database: this.database, cluster: this.cluster, replicationPath: this.opts.replicationPath, ttlDays: { ...this.opts.ttlDays, ...ttlDays } };
+  }
+
+  /**
+   * Brings the database to the newest schema version (see migrations.ts):
+   * applies the numbered migrations it lacks, in order, adopts a database
+   * made before versioned migrations as version 1, and reconciles columns,
+   * skip indexes, settings and retention of existing tables. Safe to run
+   * again; runs under the migration lock, so that of several components
+   * starting at once one applies and the others find it done. `ttlDays`
+   * adds to (and wins over) the store's retention settings.
+   */
+  async migrate(opts: { ttlDays?: Readonly<Record<string, number>> } = {}): Promise<MigrationReport> {
+    checkRetention(opts.ttlDays);
+    const run = () => {
+      const lock: MigrationLock = this.opts.migrationLock ?? ((_name, fn) => fn());
+      return lock(`migrations_${this.database}`, () => this.migrateNow(opts.ttlDays));
+    };
+    const p = this.migrating.then(run, run);
+    this.migrating = p.catch(() => {});
+    return p;
+  }
+
+  private async migrateNow(ttlDays: Readonly<Record<string, number>> | undefined): Promise<MigrationReport> {
+    const t0 = performance.now();
+    let report: MigrationReport;
+    try {
+      report = await runMigrations(
+        {
+          rows: (q, p) => this.rows(q, p),
+          exec: async (query, params) => {
+            await this.client.command({ query, query_params: params });
+          },
+          log: this.log,
+          appliedBy: `${hostname()}:${process.pid}`,
+        },
+        this.ddlOptions(ttlDays),
       );
-      for (const sql of addColumnsSql({ ...t, columns: storedColumns(t).filter((c) => !have.has(c.name)) }, { database: this.database })) {
-        await this.client.command({ query: sql });
-      }
-      await this.client.command({ query: tableSettingsSql(t, { database: this.database }) });
+    } catch (err) {
+      throw new StoreError(`schema migration of database ${this.database} failed: ${(err as Error).message}`, { cause: err });
     }
-    this.log.info({ database: this.database, tables: TABLES.map((t) => t.name) }, 'schema is up to date');
+    this.log.info(
+      { database: this.database, cluster: this.cluster || undefined, version: report.version, applied: report.applied, adopted: report.adopted, statements: report.statements.length, ms: Math.round(performance.now() - t0) },
+      report.statements.length ? 'schema migrated' : 'schema is up to date',
+    );
+    return report;
   }
 
   /** Inserts one batch (tests and small callers); the token also names its rows' batch_id. */
@@ -185,8 +256,9 @@ export class Store {
 
   /** Removes the rows of the given batches (a partly stored batch before it is stored again). */
   async deleteBatches(table: TableDef, ids: readonly number[]): Promise<void> {
+    // A Distributed table takes no DELETE: on a cluster, every shard's local table.
     await this.client.command({
-      query: `DELETE FROM \`${this.database}\`.\`${table.name}\` WHERE batch_id IN {ids:Array(UInt64)}`,
+      query: `DELETE FROM ${fqLocal(table.name, this.ddlOptions())}${this.cluster ? ` ON CLUSTER \`${this.cluster}\`` : ''} WHERE batch_id IN {ids:Array(UInt64)}`,
       query_params: { ids },
     });
   }
