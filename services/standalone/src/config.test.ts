@@ -62,3 +62,20 @@ describe('decoding threads by default', () => {
     expect(loadProcessConfig({ env: {}, overrides: { ingest: { workers: 3 } } }).ingest.workers).toBe(3);
   });
 });
+
+describe('storage configuration', () => {
+  it('selects a single server by default and a cluster by name, which needs a ClickHouse URL', () => {
+    const d = loadProcessConfig({ env: {} });
+    expect([d.clickhouse.cluster, d.clickhouse.replicationPath]).toEqual(['', '/clickhouse/tables/{shard}/{database}/{table}']);
+    const c = loadProcessConfig({ env: { FLOWHOUND_CLICKHOUSE_URL: 'http://ch:8123', FLOWHOUND_CLICKHOUSE_CLUSTER: 'flows' } });
+    expect(c.clickhouse.cluster).toBe('flows');
+    expect(() => loadProcessConfig({ env: { FLOWHOUND_CLICKHOUSE_CLUSTER: 'flows' } })).toThrow(/clickhouse\.cluster is 'flows' but clickhouse\.url is empty/);
+    expect(() => loadProcessConfig({ env: {}, overrides: { clickhouse: { replicationPath: '/ch/{shard}/x' } } })).toThrow(/must contain \{table\}.*at clickhouse\.replicationPath/s);
+  });
+
+  it('takes retention for any stored table and refuses a table that does not exist', () => {
+    const c = loadProcessConfig({ env: {}, overrides: { writer: { ttlDays: { conversations: 7, host_traffic_1h: 800, alarms: 3650 } } } });
+    expect(c.writer.ttlDays).toEqual({ conversations: 7, host_traffic_1h: 800, alarms: 3650 });
+    expect(() => loadProcessConfig({ env: {}, overrides: { writer: { ttlDays: { conversation: 7 } } } })).toThrow(/no table conversation; tables are: flows, conversations.*at writer\.ttlDays\.conversation/s);
+  });
+});

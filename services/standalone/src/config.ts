@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { hostPort, mergeConfig, readConfigFile, validateConfig, z } from '@flowhound/runtime';
+import { ConfigError, hostPort, mergeConfig, readConfigFile, validateConfig, z } from '@flowhound/runtime';
+import { DEFAULT_REPLICATION_PATH } from '@flowhound/store';
 import { ingestConfigSchema } from '@flowhound/svc-ingest';
 import { registryConfigSchema } from '@flowhound/svc-template-registry';
 import { stitcherConfigSchema } from '@flowhound/svc-stitcher';
@@ -31,9 +32,18 @@ export const processConfigSchema = z
         database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain identifier').default('flowhound'),
         username: z.string().default('default'),
         password: z.string().default(''),
+        /**
+         * Cluster name (the server's remote_servers) to create tables on;
+         * '' for a single server. On a cluster: ON CLUSTER DDL,
+         * Replicated*MergeTree <table>_local tables, Distributed tables
+         * under the plain names (docs/storage.md). Needs url.
+         */
+        cluster: z.string().regex(/^([A-Za-z_][A-Za-z0-9_-]*)?$/, 'a cluster name from remote_servers, or empty').default(''),
+        /** Keeper path of each replicated table; {table} is the table's name, {shard} and {database} are server macros. */
+        replicationPath: z.string().includes('{table}', { message: 'must contain {table}, or every table would share one path' }).default(DEFAULT_REPLICATION_PATH),
       })
       .strict()
-      .default({ url: '', database: 'flowhound', username: 'default', password: '' }),
+      .default({ url: '', database: 'flowhound', username: 'default', password: '', cluster: '', replicationPath: DEFAULT_REPLICATION_PATH }),
     /** gRPC listen address of this process (query, template registry). */
     grpc: z.object({ listen: hostPort.default('127.0.0.1:50051') }).strict().default({ listen: '127.0.0.1:50051' }),
     /** Prometheus endpoint; empty string for none. */
@@ -78,6 +88,7 @@ const ENV: [string, string[]][] = [
   ['FLOWHOUND_CLICKHOUSE_DATABASE', ['clickhouse', 'database']],
   ['FLOWHOUND_CLICKHOUSE_USER', ['clickhouse', 'username']],
   ['FLOWHOUND_CLICKHOUSE_PASSWORD', ['clickhouse', 'password']],
+  ['FLOWHOUND_CLICKHOUSE_CLUSTER', ['clickhouse', 'cluster']],
   ['FLOWHOUND_GRPC_LISTEN', ['grpc', 'listen']],
   ['FLOWHOUND_METRICS_LISTEN', ['metrics', 'listen']],
   ['FLOWHOUND_LOG_LEVEL', ['log', 'level']],
@@ -139,5 +150,8 @@ export function loadProcessConfig(o: LoadOptions = {}): Readonly<ProcessConfig> 
   // the main thread decodes.
   if ((raw.ingest as Record<string, unknown> | undefined)?.workers === undefined) raw = setPath(raw, ['ingest', 'workers'], defaultWorkers());
   const cfg = validateConfig(processConfigSchema, raw, 'flowhound');
+  if (cfg.clickhouse.cluster && !cfg.clickhouse.url) {
+    throw new ConfigError(`flowhound: clickhouse.cluster is '${cfg.clickhouse.cluster}' but clickhouse.url is empty: a cluster needs a ClickHouse server (set clickhouse.url to one of its nodes); embedded chDB is a single server`);
+  }
   return Object.freeze({ ...cfg, dataDir: resolve(cfg.dataDir) });
 }

@@ -1,4 +1,5 @@
-import { MemoryBus, NatsBus, type Bus } from '@flowhound/bus';
+import { hostname } from 'node:os';
+import { KV_BUCKETS, kvLock, MemoryBus, NatsBus, type Bus } from '@flowhound/bus';
 import { ComponentGroup, ConfigError, createLogger, createTelemetry, GrpcHost, splitHostPort, untilSignal, type Component, type Logger } from '@flowhound/runtime';
 import { Store } from '@flowhound/store';
 import { DetectorService } from '@flowhound/svc-detector';
@@ -45,7 +46,22 @@ export async function startServices(names: readonly string[], cfg: Readonly<Proc
     : new MemoryBus();
   const needsStore = want.has('writer') || want.has('query');
   const store = needsStore
-    ? await Store.open({ url: cfg.clickhouse.url, dataDir: cfg.dataDir, database: cfg.clickhouse.database, username: cfg.clickhouse.username, password: cfg.clickhouse.password, log: root.child({ component: 'store' }) })
+    ? await Store.open({
+        url: cfg.clickhouse.url,
+        dataDir: cfg.dataDir,
+        database: cfg.clickhouse.database,
+        username: cfg.clickhouse.username,
+        password: cfg.clickhouse.password,
+        cluster: cfg.clickhouse.cluster,
+        replicationPath: cfg.clickhouse.replicationPath,
+        // Retention is the writer's setting, but whichever component
+        // migrates (the query service alone, too) applies it.
+        ttlDays: cfg.writer.ttlDays,
+        // One component of the deployment migrates at a time: the lock is
+        // a key in the bus's KV (NATS when distributed).
+        migrationLock: kvLock(await bus.kv(KV_BUCKETS.locks), { owner: `${hostname()}:${process.pid}`, log: root.child({ component: 'store' }) }),
+        log: root.child({ component: 'store' }),
+      })
     : undefined;
   if (store && want.has('query') && !want.has('writer')) await store.migrate();
   const grpc = new GrpcHost(cfg.grpc.listen, root.child({ component: 'grpc' }));

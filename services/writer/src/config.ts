@@ -1,4 +1,5 @@
 import { validateConfig, z } from '@flowhound/runtime';
+import { RETENTION_TABLES } from '@flowhound/schema';
 
 export const writerConfigSchema = z
   .object({
@@ -21,8 +22,20 @@ export const writerConfigSchema = z
     flushMs: z.number().int().min(10).max(60_000).default(1000),
     /** Longest wait between attempts while ClickHouse fails (doubling from 250 ms). */
     maxBackoffMs: z.number().int().min(100).max(600_000).default(30_000),
-    /** Retention in days per table; defaults come from packages/schema. */
-    ttlDays: z.record(z.string(), z.number().int().min(1)).default({}),
+    /**
+     * Retention in days per table (any stored table, rollups included);
+     * defaults come from packages/schema. Every process that migrates
+     * applies it (standalone passes it to the store), so give the writer
+     * and query processes the same value; see docs/storage.md.
+     */
+    ttlDays: z
+      .record(z.string(), z.number().int().min(1).max(36500))
+      .superRefine((m, ctx) => {
+        for (const t of Object.keys(m)) {
+          if (!RETENTION_TABLES.includes(t)) ctx.addIssue({ code: 'custom', path: [t], message: `no table ${t}; tables are: ${RETENTION_TABLES.join(', ')}` });
+        }
+      })
+      .default({}),
   })
   .strict();
 
