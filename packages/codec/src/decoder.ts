@@ -75,6 +75,15 @@ import {
   OP_U32,
   OP_U64,
   OP_U8,
+  OP_U8_1,
+  OP_U16_1,
+  OP_U16_2,
+  OP_U32_2,
+  OP_U32_4,
+  OP_U64_4,
+  OP_U64_8,
+  OP_MILLIS_8,
+  OP_UPTIME_4,
   SAMP_INTERVAL,
   SAMP_PACKET_INTERVAL,
   SLOT_END,
@@ -1109,7 +1118,7 @@ export class FlowDecoder {
     const ex = this.ex;
     const state = ex.domains.get(this.domain) ?? NO_STATE;
     const n = t.fieldCount;
-    const ops = t.ops;
+    const ops = t.code;
     const cols = t.cols;
     const args = t.args;
     const fixedLen = t.recordLength;
@@ -1239,7 +1248,56 @@ export class FlowDecoder {
         if (op === OP_SKIP) continue;
         const f = p + offs[i];
         const len = lens[i];
+        // The length variants first: a switch on imported constants is a
+        // chain of comparisons in V8, so the common fields are found first.
         switch (op) {
+          case OP_U16_2:
+            (d[cols[i]] as Uint16Array)[row] = (b[f] << 8) | b[f + 1];
+            break;
+          case OP_U32_4:
+            // A typed-array store keeps the value modulo 2^32: the signed bits are the unsigned value.
+            (d[cols[i]] as Uint32Array)[row] = (b[f] << 24) | (b[f + 1] << 16) | (b[f + 2] << 8) | b[f + 3];
+            break;
+          case OP_U64_8:
+            (d[cols[i]] as Float64Array)[row] =
+              (((b[f] << 24) >>> 0) + ((b[f + 1] << 16) | (b[f + 2] << 8) | b[f + 3])) * 4294967296 + (((b[f + 4] << 24) >>> 0) + ((b[f + 5] << 16) | (b[f + 6] << 8) | b[f + 7]));
+            break;
+          case OP_IP4: {
+            // IPv4-mapped into a zeroed cell (see writeV4), inline.
+            const col = d[cols[i]] as Uint8Array;
+            const o = row * 16;
+            col[o + 10] = 0xff;
+            col[o + 11] = 0xff;
+            col[o + 12] = b[f];
+            col[o + 13] = b[f + 1];
+            col[o + 14] = b[f + 2];
+            col[o + 15] = b[f + 3];
+            break;
+          }
+          case OP_U8_1:
+            (d[cols[i]] as Uint8Array)[row] = b[f];
+            break;
+          case OP_U16_1:
+            (d[cols[i]] as Uint16Array)[row] = b[f];
+            break;
+          case OP_MILLIS_8: {
+            const v = (((b[f] << 24) >>> 0) + ((b[f + 1] << 16) | (b[f + 2] << 8) | b[f + 3])) * 4294967296 + (((b[f + 4] << 24) >>> 0) + ((b[f + 5] << 16) | (b[f + 6] << 8) | b[f + 7]));
+            const slot = args[i] & 3;
+            if (slot === SLOT_START) start_ = v;
+            else if (slot === SLOT_END) end_ = v;
+            else obs = v;
+            break;
+          }
+          case OP_UPTIME_4:
+            if ((args[i] & 3) === SLOT_START) upStart = ((b[f] << 24) >>> 0) + ((b[f + 1] << 16) | (b[f + 2] << 8) | b[f + 3]);
+            else upEnd = ((b[f] << 24) >>> 0) + ((b[f + 1] << 16) | (b[f + 2] << 8) | b[f + 3]);
+            break;
+          case OP_U32_2:
+            (d[cols[i]] as Uint32Array)[row] = (b[f] << 8) | b[f + 1];
+            break;
+          case OP_U64_4:
+            (d[cols[i]] as Float64Array)[row] = ((b[f] << 24) >>> 0) + ((b[f + 1] << 16) | (b[f + 2] << 8) | b[f + 3]);
+            break;
           case OP_U8:
             (d[cols[i]] as Uint8Array)[row] = uint(b, f, len);
             break;
@@ -1251,9 +1309,6 @@ export class FlowDecoder {
             break;
           case OP_U64:
             (d[cols[i]] as Float64Array)[row] = uint(b, f, len);
-            break;
-          case OP_IP4:
-            writeV4(d[cols[i]] as Uint8Array, row, b, f);
             break;
           case OP_IP6: {
             const col = d[cols[i]] as Uint8Array;

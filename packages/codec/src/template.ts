@@ -58,6 +58,32 @@ export const OP_SAMPLER_ID = 17;
 /** Cisco ART counts that turn ART sums into per-connection / per-response values; `args`: 1 new connections, 2 responses. */
 export const OP_ART_COUNT = 18;
 
+// Variants of the ops above for one field length, chosen when the template
+// is compiled (CompiledTemplate.code): the decoder reads these fields inline
+// instead of calling its generic big-endian reader per field, which V8 did
+// not inline into the record loop (too many call sites) and which boxed
+// every double it returned (8-octet counters and times: garbage per
+// record). Lengths not listed (reduced-size encodings such as a 3-octet
+// counter, or 8-octet values into a narrower column) keep the generic op.
+/** OP_U8 from 1 octet. */
+export const OP_U8_1 = 19;
+/** OP_U16 from 1 octet (tcpControlBits as most exporters send it). */
+export const OP_U16_1 = 20;
+/** OP_U16 from 2 octets. */
+export const OP_U16_2 = 21;
+/** OP_U32 from 2 octets (NetFlow v9 ifIndex, 16-bit AS numbers). */
+export const OP_U32_2 = 22;
+/** OP_U32 from 4 octets. */
+export const OP_U32_4 = 23;
+/** OP_U64 from 4 octets. */
+export const OP_U64_4 = 24;
+/** OP_U64 from 8 octets. */
+export const OP_U64_8 = 25;
+/** OP_TIME of kind TIME_MILLIS from 8 octets; `args` as for OP_TIME. */
+export const OP_MILLIS_8 = 26;
+/** OP_TIME of kind TIME_UPTIME from 4 octets; `args` as for OP_TIME. */
+export const OP_UPTIME_4 = 27;
+
 export const SAMP_INTERVAL = 1;
 export const SAMP_PACKET_INTERVAL = 2;
 export const SAMP_PACKET_SPACE = 3;
@@ -92,7 +118,10 @@ export interface CompiledTemplate {
   readonly minRecordLength: number;
   readonly offsets: Int32Array;
   readonly lengths: Int32Array;
+  /** What each field is: an OP_* of the list above (OP_SKIP for fields no column takes). */
   readonly ops: Uint8Array;
+  /** What the decoder runs for each field: `ops[i]`, or its variant for the field's length (OP_U16_2…). */
+  readonly code: Uint8Array;
   readonly cols: Int16Array;
   readonly args: Uint8Array;
   /** ip_version to write when the template has no ipVersion field but implies the family (0: none). */
@@ -737,6 +766,9 @@ function compileProgram(def: TemplateDef, extra?: ElementTargets): CompiledTempl
     for (let i = 0; i < n; i++) if (ops[i] === OP_ICMP_TYPE || ops[i] === OP_ICMP_CODE) ops[i] = OP_SKIP;
   }
 
+  const code = new Uint8Array(n);
+  for (let i = 0; i < n; i++) code[i] = lengthVariant(ops[i], args[i], lengths[i]);
+
   const touched = new Set<number>([C_TIME_RECEIVED, C_EXPORTER, C_VERSION, C_DOMAIN, C_TEMPLATE, C_FLOW_START, C_FLOW_END, C_SAMPLING, C_SAMPLING_KNOWN, C_BYTES_SCALED, C_PACKETS_SCALED]);
   for (let i = 0; i < n; i++) if (ops[i] !== OP_SKIP && cols[i] >= 0) touched.add(cols[i]);
   if (family !== 0 && !hasIpVersion) touched.add(C_IP_VERSION);
@@ -753,6 +785,7 @@ function compileProgram(def: TemplateDef, extra?: ElementTargets): CompiledTempl
     offsets,
     lengths,
     ops,
+    code,
     cols,
     args,
     impliedIpVersion: hasIpVersion ? 0 : family,
@@ -763,6 +796,26 @@ function compileProgram(def: TemplateDef, extra?: ElementTargets): CompiledTempl
     opt: isOptions ? optionsLayout(def) : NO_OPTIONS,
     touched: Int16Array.from([...touched].sort((a, b) => a - b)),
   });
+}
+
+/** The op the decoder runs for a field: the variant of `op` for this length if there is one (see OP_U8_1), else `op`. */
+export function lengthVariant(op: number, arg: number, len: number): number {
+  switch (op) {
+    case OP_U8:
+      return len === 1 ? OP_U8_1 : op;
+    case OP_U16:
+      return len === 2 ? OP_U16_2 : len === 1 ? OP_U16_1 : op;
+    case OP_U32:
+      return len === 4 ? OP_U32_4 : len === 2 ? OP_U32_2 : op;
+    case OP_U64:
+      return len === 8 ? OP_U64_8 : len === 4 ? OP_U64_4 : op;
+    case OP_TIME:
+      if ((arg >> 2) === TIME_MILLIS && len === 8) return OP_MILLIS_8;
+      if ((arg >> 2) === TIME_UPTIME && len === 4) return OP_UPTIME_4;
+      return op;
+    default:
+      return op;
+  }
 }
 
 // ---------------------------------------------------------------------------
