@@ -4,6 +4,7 @@ import { FLOW_COLUMNS, parseIp } from '@flowhound/schema';
 import { BatchListSink, FlowDecoder, type HeldSet } from './decoder.ts';
 import type { DecodeError } from './errors.ts';
 import { MemoryTemplateStore } from './template.ts';
+import * as tu from './test-util.ts';
 import { VECTOR_DIR, VECTOR_GROUPS, fixture, hasTshark, rowsOf, tsharkFlows, vector, type Row } from './test-util.ts';
 
 const EXPORTER_ADDR = new Uint8Array(16);
@@ -480,6 +481,27 @@ describe('sink handling', () => {
     const rows = rowsOf(batches);
     expect(new Set(rows.map((r) => `${r.src_addr}:${r.src_port}>${r.dst_addr}:${r.dst_port}`)).size).toBeGreaterThan(1);
     expect(rows.every((r) => r.flow_version === 5)).toBe(true);
+  });
+
+  it('writes each packet’s exporter address into every row, across batches and in held sets', () => {
+    const s = setup(4);
+    const v6 = new Uint8Array(16);
+    parseIp('2001:db8::7', v6);
+    const tpl = tu.ipfixTemplate(300, [
+      [8, 4],
+      [2, 8],
+    ]);
+    const data = (n: number) => tu.set(300, Array.from({ length: n }, (_, i) => [10, 0, 0, i, ...tu.be.u64(i)]).flat());
+    // A set before its template (held), then the template, then sets from two exporters in turn.
+    s.decoder.decode(tu.ipfixMessage([data(3)]), 'b', v6, RECEIVED);
+    s.decoder.decode(tu.ipfixMessage([tpl]), 'b', v6, RECEIVED);
+    s.decoder.decode(tu.ipfixMessage([tpl, data(6)]), 'a', EXPORTER_ADDR, RECEIVED);
+    for (const h of s.held) expect(s.decoder.decodeHeldSet(h)).toBe(true);
+    s.decoder.decode(tu.ipfixMessage([data(5)]), 'b', v6, RECEIVED);
+    s.decoder.decode(tu.ipfixMessage([data(2)]), 'a', EXPORTER_ADDR, RECEIVED);
+    const rows = s.rows();
+    expect(rows.map((r) => r.exporter_address)).toEqual([...Array(6).fill('192.0.2.1'), ...Array(3).fill('2001:db8::7'), ...Array(5).fill('2001:db8::7'), ...Array(2).fill('192.0.2.1')]);
+    expect(rows.map((r) => r.packets)).toEqual([0, 1, 2, 3, 4, 5, 0, 1, 2, 0, 1, 2, 3, 4, 0, 1]);
   });
 
   it('refuses a sink whose batch does not start with FLOW_COLUMNS', () => {

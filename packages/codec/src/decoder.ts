@@ -471,6 +471,13 @@ export class FlowDecoder {
   private readonly maxUnknown: number;
   /** The column list and batch fill marked last (markTouched). */
   private readonly lastMarked: LastMarked;
+  // The exporter address of the packet as four words, and a Uint32Array view
+  // of the exporter column of the batch being filled: four stores a record
+  // instead of sixteen (see exporterWords).
+  private readonly addrBytes: Uint8Array;
+  private readonly addrWords: Uint32Array;
+  private wordsOf: Uint8Array | null;
+  private words: Uint32Array;
   // Offsets and lengths of the current record when its template has variable-length fields.
   private varOffsets: Int32Array;
   private varLengths: Int32Array;
@@ -513,6 +520,10 @@ export class FlowDecoder {
     this.maxGapPackets = opts.sequence?.maxGapPackets ?? 1_000_000;
     this.maxUnknown = opts.maxUnknownElements ?? 256;
     this.lastMarked = { cols: null, fill: 0 };
+    this.addrBytes = new Uint8Array(16);
+    this.addrWords = new Uint32Array(this.addrBytes.buffer);
+    this.wordsOf = null;
+    this.words = this.addrWords;
     this.varOffsets = new Int32Array(64);
     this.varLengths = new Int32Array(64);
     this.exporter = '';
@@ -718,6 +729,27 @@ export class FlowDecoder {
     return s;
   }
 
+  /**
+   * The exporter column as 32-bit words, made once per column (so once per
+   * batch: a sink that resets its batch keeps the column). Batch columns
+   * are arrays of their own, so 4-byte aligned; both sides are in the
+   * platform's byte order, so the bytes land as they are.
+   */
+  private exporterWords(col: Uint8Array): Uint32Array {
+    if (col !== this.wordsOf) {
+      this.wordsOf = col;
+      this.words = new Uint32Array(col.buffer, col.byteOffset, col.length >> 2);
+    }
+    return this.words;
+  }
+
+  /** Loads the exporter address of the packet into addrWords. */
+  private loadExporterWords(): void {
+    const a = this.exporterAddr;
+    const t = this.addrBytes;
+    for (let k = 0; k < 16; k++) t[k] = a[k];
+  }
+
   private domainState(ex: ExporterState, domain: number): DomainState {
     let s = ex.domains.get(domain);
     if (!s) {
@@ -831,8 +863,14 @@ export class FlowDecoder {
     const ifNames = ex.ifNames.size > 0 ? ex.ifNames : null;
     const maxEnd = exportMs + this.maxEndAfterExportMs;
     const receivedMs = this.receivedMs;
-    const exporterAddr = this.exporterAddr;
     const sink = this.sink;
+    this.loadExporterWords();
+    const aw = this.addrWords;
+    const a0 = aw[0];
+    const a1 = aw[1];
+    const a2 = aw[2];
+    const a3 = aw[3];
+    let ew = this.words;
     // The fill marked: next() may hand on the batch and swap in another, or
     // reset the same one (ingest does), which clears its marks.
     let marked = 0;
@@ -842,10 +880,15 @@ export class FlowDecoder {
       if (batch.fill !== marked) {
         marked = batch.fill;
         markTouched(batch, V5_COLUMNS, ifNames !== null, this.lastMarked);
+        ew = this.exporterWords(batch.data[C_EXPORTER] as Uint8Array);
       }
       const d = batch.data;
       (d[C_TIME_RECEIVED] as Float64Array)[row] = receivedMs;
-      writeAddr(d[C_EXPORTER] as Uint8Array, row, exporterAddr);
+      const w = row * 4;
+      ew[w] = a0;
+      ew[w + 1] = a1;
+      ew[w + 2] = a2;
+      ew[w + 3] = a3;
       (d[C_VERSION] as Uint8Array)[row] = 5;
       (d[C_DOMAIN] as Uint32Array)[row] = domain;
       writeV4(d[C_SRC_ADDR] as Uint8Array, row, b, p);
@@ -1148,13 +1191,19 @@ export class FlowDecoder {
     const appNames = (flags & FLAG_APP_LOOKUP) !== 0 && ex.appNames.size > 0 ? ex.appNames : null;
     const strings = this.strings;
     const receivedMs = this.receivedMs;
-    const exporterAddr = this.exporterAddr;
     const version = this.version;
     const domain = this.domain;
     const templateId = t.def.templateId;
     const impliedIpVersion = t.impliedIpVersion;
     const sink = this.sink;
     const touched = t.touched;
+    this.loadExporterWords();
+    const aw = this.addrWords;
+    const a0 = aw[0];
+    const a1 = aw[1];
+    const a2 = aw[2];
+    const a3 = aw[3];
+    let ew = this.words;
     // The batch fill marked (see decodeV5).
     let marked = 0;
     let p = start;
@@ -1222,10 +1271,15 @@ export class FlowDecoder {
       if (batch.fill !== marked) {
         marked = batch.fill;
         markTouched(batch, touched, ifNames !== null, this.lastMarked);
+        ew = this.exporterWords(batch.data[C_EXPORTER] as Uint8Array);
       }
       const d = batch.data;
       (d[C_TIME_RECEIVED] as Float64Array)[row] = receivedMs;
-      writeAddr(d[C_EXPORTER] as Uint8Array, row, exporterAddr);
+      const w = row * 4;
+      ew[w] = a0;
+      ew[w + 1] = a1;
+      ew[w + 2] = a2;
+      ew[w + 3] = a3;
       (d[C_VERSION] as Uint8Array)[row] = version;
       (d[C_DOMAIN] as Uint32Array)[row] = domain;
       (d[C_TEMPLATE] as Uint16Array)[row] = templateId;
@@ -1247,7 +1301,6 @@ export class FlowDecoder {
         const op = ops[i];
         if (op === OP_SKIP) continue;
         const f = p + offs[i];
-        const len = lens[i];
         // The length variants first: a switch on imported constants is a
         // chain of comparisons in V8, so the common fields are found first.
         switch (op) {
@@ -1299,16 +1352,16 @@ export class FlowDecoder {
             (d[cols[i]] as Float64Array)[row] = ((b[f] << 24) >>> 0) + ((b[f + 1] << 16) | (b[f + 2] << 8) | b[f + 3]);
             break;
           case OP_U8:
-            (d[cols[i]] as Uint8Array)[row] = uint(b, f, len);
+            (d[cols[i]] as Uint8Array)[row] = uint(b, f, lens[i]);
             break;
           case OP_U16:
-            (d[cols[i]] as Uint16Array)[row] = uint(b, f, len);
+            (d[cols[i]] as Uint16Array)[row] = uint(b, f, lens[i]);
             break;
           case OP_U32:
-            (d[cols[i]] as Uint32Array)[row] = uint(b, f, len);
+            (d[cols[i]] as Uint32Array)[row] = uint(b, f, lens[i]);
             break;
           case OP_U64:
-            (d[cols[i]] as Float64Array)[row] = uint(b, f, len);
+            (d[cols[i]] as Float64Array)[row] = uint(b, f, lens[i]);
             break;
           case OP_IP6: {
             const col = d[cols[i]] as Uint8Array;
@@ -1318,31 +1371,31 @@ export class FlowDecoder {
           }
           case OP_ICMP_TYPE: {
             const col = d[C_ICMP] as Uint16Array;
-            col[row] = (col[row] & 0xff) | (b[f + len - 1] << 8);
+            col[row] = (col[row] & 0xff) | (b[f + lens[i] - 1] << 8);
             break;
           }
           case OP_ICMP_CODE: {
             const col = d[C_ICMP] as Uint16Array;
-            col[row] = (col[row] & 0xff00) | b[f + len - 1];
+            col[row] = (col[row] & 0xff00) | b[f + lens[i] - 1];
             break;
           }
           case OP_DURATION:
-            dur = args[i] === 1 ? uint(b, f, len) : uint(b, f, len) / 1000;
+            dur = args[i] === 1 ? uint(b, f, lens[i]) : uint(b, f, lens[i]) / 1000;
             break;
           case OP_TIME: {
             const a = args[i];
             const kind = a >> 2;
             const slot = a & 3;
             if (kind === TIME_UPTIME) {
-              if (slot === SLOT_START) upStart = uint(b, f, len);
-              else upEnd = uint(b, f, len);
+              if (slot === SLOT_START) upStart = uint(b, f, lens[i]);
+              else upEnd = uint(b, f, lens[i]);
               break;
             }
             let v: number;
-            if (kind === TIME_MILLIS) v = uint(b, f, len);
-            else if (kind === TIME_SECONDS) v = uint(b, f, len) * 1000;
+            if (kind === TIME_MILLIS) v = uint(b, f, lens[i]);
+            else if (kind === TIME_SECONDS) v = uint(b, f, lens[i]) * 1000;
             else if (kind === TIME_NTP) v = ntpToMs(b, f);
-            else if (kind === TIME_DELTA_US) v = exportMs - uint(b, f, len) / 1000;
+            else if (kind === TIME_DELTA_US) v = exportMs - uint(b, f, lens[i]) / 1000;
             else break;
             if (slot === SLOT_START) start_ = v;
             else if (slot === SLOT_END) end_ = v;
@@ -1350,33 +1403,33 @@ export class FlowDecoder {
             break;
           }
           case OP_TEXT:
-            (d[cols[i]] as string[])[row] = strings.get(b, f, len, FMT_TEXT);
+            (d[cols[i]] as string[])[row] = strings.get(b, f, lens[i], FMT_TEXT);
             break;
           case OP_MAC:
             (d[cols[i]] as string[])[row] = strings.get(b, f, 6, FMT_MAC);
             break;
           case OP_APPID:
-            (d[cols[i]] as string[])[row] = strings.get(b, f, len, FMT_APPID);
+            (d[cols[i]] as string[])[row] = strings.get(b, f, lens[i], FMT_APPID);
             break;
           case OP_ACL:
-            (d[cols[i]] as string[])[row] = strings.get(b, f, len, FMT_ACL);
+            (d[cols[i]] as string[])[row] = strings.get(b, f, lens[i], FMT_ACL);
             break;
           case OP_MPLS:
             (d[cols[i]] as Uint32Array)[row] = (b[f] << 12) | (b[f + 1] << 4) | (b[f + 2] >> 4);
             break;
           case OP_SAMPLING: {
             const a = args[i];
-            if (a === SAMP_INTERVAL) sInterval = uint(b, f, len);
-            else if (a === SAMP_PACKET_INTERVAL) sPacketInterval = uint(b, f, len);
-            else sPacketSpace = uint(b, f, len);
+            if (a === SAMP_INTERVAL) sInterval = uint(b, f, lens[i]);
+            else if (a === SAMP_PACKET_INTERVAL) sPacketInterval = uint(b, f, lens[i]);
+            else sPacketSpace = uint(b, f, lens[i]);
             break;
           }
           case OP_SAMPLER_ID:
-            samplerId = uint(b, f, len);
+            samplerId = uint(b, f, lens[i]);
             break;
           case OP_ART_COUNT:
-            if (args[i] === 1) artConnections = uint(b, f, len);
-            else artResponses = uint(b, f, len);
+            if (args[i] === 1) artConnections = uint(b, f, lens[i]);
+            else artResponses = uint(b, f, lens[i]);
             break;
         }
       }
@@ -1577,12 +1630,6 @@ export class FlowDecoder {
       if (name !== '' && ex.elementNames.size < MAX_NAMES) ex.elementNames.set(num(o.iePen) * 65536 + (num(o.ieId) & 0x7fff), name);
     }
   }
-}
-
-/** A 16-octet address into a cell: a loop, cheaper than a native call for 16 bytes. */
-function writeAddr(col: Uint8Array, row: number, a: Uint8Array): void {
-  const o = row * 16;
-  for (let k = 0; k < 16; k++) col[o + k] = a[k];
 }
 
 /** IPv4-mapped into a zeroed cell (batch cells start zero and each is written once), so only the last 6 octets are written. */
