@@ -56,7 +56,12 @@ export class NatsBus implements Bus {
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {
     const bus = new NatsBus(opts);
     try {
-      bus.nc = await connect({ servers: opts.servers, name: opts.name, maxReconnectAttempts: -1 });
+      // noAsyncTraces: otherwise nats.js makes two Error objects (stack
+      // traces) per request, so per JetStream publish, in case it fails:
+      // 12 % of the ingest main thread's time at 1M records/s. A failed
+      // publish is still reported (BusError with the cause), only without
+      // the caller's stack.
+      bus.nc = await connect({ servers: opts.servers, name: opts.name, maxReconnectAttempts: -1, noAsyncTraces: true });
     } catch (err) {
       throw new BusError(`cannot connect to NATS at ${String(opts.servers)}: ${(err as Error).message}; is nats-server running with JetStream (-js)?`, { cause: err });
     }
