@@ -3,12 +3,17 @@
 // encodings, RFC 7011 §6.2) must decode to the same values: the value of
 // the big-endian octets, kept modulo the column's width (u64 and times:
 // as a double, exact up to 2^53).
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseIp } from '@flowhound/schema';
 import { BatchListSink, FlowDecoder, uptimeAge } from './decoder.ts';
 import {
   MemoryTemplateStore,
+  OP_IP4,
+  OP_IP6,
   OP_MILLIS_8,
+  OP_SKIP,
   OP_TIME,
   OP_U16,
   OP_U16_1,
@@ -23,6 +28,9 @@ import {
   OP_U8_1,
   OP_UPTIME_4,
   compileTemplate,
+  type CompiledTemplate,
+  type TemplateDef,
+  type TemplateStore,
 } from './template.ts';
 import { EXPORT_SEC, ipfixMessage, ipfixTemplate, rowsOf, set, v9Packet, v9Template, type Row, type Spec } from './test-util.ts';
 
@@ -207,5 +215,133 @@ describe('length variants of compiled ops', () => {
       [322, 4],
     ];
     expect(code(fields)).toEqual([OP_U8, OP_U16, OP_U32, OP_U32, OP_U64, OP_U64, OP_TIME, OP_TIME, OP_TIME]);
+  });
+});
+
+describe('generated record readers', () => {
+  /** The store's templates without their reader: the decoder runs every field op by op, as before readers existed. */
+  class NoReaderStore implements TemplateStore {
+    readonly inner = new MemoryTemplateStore();
+    get(exporter: string, version: number, domain: number, templateId: number): CompiledTemplate | undefined {
+      const t = this.inner.get(exporter, version, domain, templateId);
+      if (!t) return t;
+      const slow = Int32Array.from(Array.from(t.code.keys()).filter((i) => t.code[i] !== OP_SKIP));
+      return { ...t, reader: null, slow };
+    }
+    put(exporter: string, def: TemplateDef): void {
+      this.inner.put(exporter, def);
+    }
+    withdraw(exporter: string, version: number, domain: number, templateId: number): void {
+      this.inner.withdraw(exporter, version, domain, templateId);
+    }
+  }
+
+  function decodeWith(store: TemplateStore, packets: Uint8Array[]): Row[] {
+    const sink = new BatchListSink(16);
+    const decoder = new FlowDecoder({ templates: store, sink });
+    for (const p of packets) decoder.decode(p, 'x', ADDR, EXPORT_SEC * 1000);
+    expect(decoder.counters.internal_errors).toBe(0);
+    return rowsOf(sink.batches());
+  }
+
+  /** mulberry32 */
+  function prng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  // Elements with the lengths exporters send them in, reduced sizes and
+  // ones the reader leaves to the decoder (ICMP, text, seconds, sampling,
+  // an enterprise element nobody maps) among them.
+  const CHOICES: Spec[] = [
+    [8, 4], [12, 4], [15, 4], [27, 16], [28, 16], [62, 16],
+    [7, 2], [11, 2], [4, 1], [6, 1], [6, 2], [5, 1], [195, 1], [10, 2], [10, 4], [14, 4], [16, 4], [17, 2],
+    [1, 8], [1, 4], [2, 8], [2, 4], [2, 3], [85, 8], [86, 6],
+    [152, 8], [153, 8], [152, 6], [22, 4], [21, 4], [150, 4], [151, 4], [322, 4], [161, 4],
+    [32, 2], [176, 1], [177, 1], [34, 4], [48, 1], [82, 16], [96, 12], [60, 1], [9, 1], [13, 1], [210, 3], [99, 4, 6871],
+  ];
+
+  it('decodes random fixed-length templates to the same rows as the op-by-op decoder', () => {
+    const rnd = prng(0x5eed);
+    let withReader = 0;
+    for (let round = 0; round < 200; round++) {
+      const fields: Spec[] = [];
+      const count = 1 + Math.floor(rnd() * 14);
+      for (let k = 0; k < count; k++) fields.push(CHOICES[Math.floor(rnd() * CHOICES.length)]);
+      const recLen = fields.reduce((a, [, l]) => a + l, 0);
+      const records = 1 + Math.floor(rnd() * 20);
+      const body: number[] = [];
+      for (let r = 0; r < records * recLen; r++) {
+        // Mostly random octets, some runs of 0x00 and 0xff for the boundaries.
+        const x = rnd();
+        body.push(x < 0.1 ? 0 : x < 0.2 ? 0xff : Math.floor(rnd() * 256));
+      }
+      const templateId = 256 + round;
+      const packets = [
+        ipfixMessage([ipfixTemplate(templateId, fields)], { seq: 0 }),
+        ipfixMessage([set(templateId, body)], { seq: 0 }),
+      ];
+      const t = compileTemplate({ version: 10, domain: 0, templateId, scopeFieldCount: 0, fields: fields.map(([id, length, enterprise]) => ({ id, length, enterprise: enterprise ?? 0 })) });
+      if (t.reader !== null) withReader++;
+      const want = decodeWith(new NoReaderStore(), packets);
+      const got = decodeWith(new MemoryTemplateStore(), packets);
+      expect(got).toHaveLength(records);
+      expect(got).toEqual(want);
+    }
+    // A template none of whose fields a reader reads gets none.
+    expect(withReader).toBeGreaterThan(180);
+  });
+
+  it('leaves to the decoder the fields the reader does not read, and variable-length templates whole', () => {
+    const t = compileTemplate({
+      version: 10,
+      domain: 0,
+      templateId: 256,
+      scopeFieldCount: 0,
+      fields: [
+        { id: 8, length: 4, enterprise: 0 },
+        { id: 176, length: 1, enterprise: 0 },
+        { id: 99, length: 4, enterprise: 6871 },
+        { id: 2, length: 3, enterprise: 0 },
+        { id: 28, length: 16, enterprise: 0 },
+      ],
+    });
+    expect(t.reader).not.toBeNull();
+    expect(Array.from(t.slow)).toEqual([1, 3]);
+    expect([t.code[0], t.code[4]]).toEqual([OP_IP4, OP_IP6]);
+    const v = compileTemplate({
+      version: 10,
+      domain: 0,
+      templateId: 257,
+      scopeFieldCount: 0,
+      fields: [
+        { id: 8, length: 4, enterprise: 0 },
+        { id: 96, length: 65535, enterprise: 0 },
+        { id: 7, length: 2, enterprise: 0 },
+      ],
+    });
+    expect(v.reader).toBeNull();
+    expect(Array.from(v.slow)).toEqual([0, 1, 2]);
+    // Thousands of fields: one per column is read, so the reader stays small.
+    const wide = compileTemplate({ version: 10, domain: 0, templateId: 258, scopeFieldCount: 0, fields: Array.from({ length: 3000 }, () => ({ id: 7, length: 2, enterprise: 0 })) });
+    expect(wide.reader?.toString().length).toBeLessThan(500);
+    expect(wide.slow).toHaveLength(0);
+  });
+
+  it('falls back to the op-by-op decoder where code generation is disabled', () => {
+    const template = fileURLToPath(new URL('./template.ts', import.meta.url));
+    const script = `
+      const { compileTemplate } = await import(${JSON.stringify(template)});
+      const t = compileTemplate({ version: 10, domain: 0, templateId: 256, scopeFieldCount: 0, fields: [{ id: 8, length: 4, enterprise: 0 }, { id: 7, length: 2, enterprise: 0 }] });
+      console.log(JSON.stringify({ reader: t.reader, slow: Array.from(t.slow) }));`;
+    const r = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(JSON.parse(r.stdout)).toEqual({ reader: null, slow: [0, 1] });
   });
 });

@@ -68,7 +68,6 @@ import {
   OP_MPLS,
   OP_SAMPLER_ID,
   OP_SAMPLING,
-  OP_SKIP,
   OP_TEXT,
   OP_TIME,
   OP_U16,
@@ -93,6 +92,11 @@ import {
   TIME_NTP,
   TIME_SECONDS,
   TIME_UPTIME,
+  TIMES_END,
+  TIMES_OBS,
+  TIMES_START,
+  TIMES_UP_END,
+  TIMES_UP_START,
   VARIABLE_LENGTH,
   compileTemplate,
   elementTargets,
@@ -471,6 +475,8 @@ export class FlowDecoder {
   private readonly maxUnknown: number;
   /** The column list and batch fill marked last (markTouched). */
   private readonly lastMarked: LastMarked;
+  /** Time slots a RecordReader fills (see RecordReader). */
+  private readonly times: Float64Array;
   // The exporter address of the packet as four words, and a Uint32Array view
   // of the exporter column of the batch being filled: four stores a record
   // instead of sixteen (see exporterWords).
@@ -520,6 +526,7 @@ export class FlowDecoder {
     this.maxGapPackets = opts.sequence?.maxGapPackets ?? 1_000_000;
     this.maxUnknown = opts.maxUnknownElements ?? 256;
     this.lastMarked = { cols: null, fill: 0 };
+    this.times = new Float64Array(5);
     this.addrBytes = new Uint8Array(16);
     this.addrWords = new Uint32Array(this.addrBytes.buffer);
     this.wordsOf = null;
@@ -1204,6 +1211,12 @@ export class FlowDecoder {
     const a2 = aw[2];
     const a3 = aw[3];
     let ew = this.words;
+    // Fields read by the template's generated reader, then the others op by
+    // op; a variable-length template has no reader: every field is in slow.
+    const reader = t.reader;
+    const slow = t.slow;
+    const slowN = slow.length;
+    const times = this.times;
     // The batch fill marked (see decodeV5).
     let marked = 0;
     let p = start;
@@ -1297,9 +1310,22 @@ export class FlowDecoder {
       let samplerId = -1;
       let artConnections = 0;
       let artResponses = 0;
-      for (let i = 0; i < n; i++) {
+      if (reader !== null) {
+        times[TIMES_START] = Number.NaN;
+        times[TIMES_END] = Number.NaN;
+        times[TIMES_OBS] = Number.NaN;
+        times[TIMES_UP_START] = -1;
+        times[TIMES_UP_END] = -1;
+        reader(b, p, row, d, times);
+        start_ = times[TIMES_START];
+        end_ = times[TIMES_END];
+        obs = times[TIMES_OBS];
+        upStart = times[TIMES_UP_START];
+        upEnd = times[TIMES_UP_END];
+      }
+      for (let k = 0; k < slowN; k++) {
+        const i = slow[k];
         const op = ops[i];
-        if (op === OP_SKIP) continue;
         const f = p + offs[i];
         // The length variants first: a switch on imported constants is a
         // chain of comparisons in V8, so the common fields are found first.

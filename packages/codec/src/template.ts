@@ -138,7 +138,30 @@ export interface CompiledTemplate {
   readonly opt: OptionsLayout;
   /** Every column a record of this template writes (fields, and what the decoder derives): marked touched in the batch once per data set. */
   readonly touched: Int16Array;
+  /**
+   * Fixed-length data templates: a function made for this layout that
+   * reads every field of a length variant (OP_U16_2… and OP_IP4, OP_IP6)
+   * at its constant offset (see makeRecordReader); null otherwise.
+   */
+  readonly reader: RecordReader | null;
+  /** The fields the decoder runs op by op: every field not OP_SKIP that `reader` does not read, in template order. */
+  readonly slow: Int32Array;
 }
+
+/**
+ * Reads one record's fields at `p` of `b` into row `row` of the batch
+ * columns `d`. Times go to `times` (a record's own slots, not columns):
+ * [start, end, observation] in ms since the epoch (NaN when the record has
+ * none), [uptime start, uptime end] in ms of exporter uptime (-1 when none).
+ */
+export type RecordReader = (b: Uint8Array, p: number, row: number, d: unknown[], times: Float64Array) => void;
+
+/** Slots of RecordReader's `times`. */
+export const TIMES_START = 0;
+export const TIMES_END = 1;
+export const TIMES_OBS = 2;
+export const TIMES_UP_START = 3;
+export const TIMES_UP_END = 4;
 
 /** Field indices of the facts an options template carries; -1 when absent. */
 export interface OptionsLayout {
@@ -768,6 +791,13 @@ function compileProgram(def: TemplateDef, extra?: ElementTargets): CompiledTempl
 
   const code = new Uint8Array(n);
   for (let i = 0; i < n; i++) code[i] = lengthVariant(ops[i], args[i], lengths[i]);
+  // One field at most per column or time slot is not OP_SKIP, so a reader's
+  // source is bounded by the schema, whatever the template declares.
+  let readerFields = 0;
+  for (let i = 0; i < n; i++) if (READER_OPS.has(code[i])) readerFields++;
+  const reader = isOptions || !fixed || readerFields === 0 ? null : makeRecordReader(code, offsets, cols, args);
+  const slow: number[] = [];
+  for (let i = 0; i < n; i++) if (code[i] !== OP_SKIP && (reader === null || !READER_OPS.has(code[i]))) slow.push(i);
 
   const touched = new Set<number>([C_TIME_RECEIVED, C_EXPORTER, C_VERSION, C_DOMAIN, C_TEMPLATE, C_FLOW_START, C_FLOW_END, C_SAMPLING, C_SAMPLING_KNOWN, C_BYTES_SCALED, C_PACKETS_SCALED]);
   for (let i = 0; i < n; i++) if (ops[i] !== OP_SKIP && cols[i] >= 0) touched.add(cols[i]);
@@ -795,7 +825,75 @@ function compileProgram(def: TemplateDef, extra?: ElementTargets): CompiledTempl
     unknownIndices: Object.freeze(unknownIndices),
     opt: isOptions ? optionsLayout(def) : NO_OPTIONS,
     touched: Int16Array.from([...touched].sort((a, b) => a - b)),
+    reader,
+    slow: Int32Array.from(slow),
   });
+}
+
+/** The ops a RecordReader reads; the decoder runs the others. */
+const READER_OPS = new Set([OP_U8_1, OP_U16_1, OP_U16_2, OP_U32_2, OP_U32_4, OP_U64_4, OP_U64_8, OP_MILLIS_8, OP_UPTIME_4, OP_IP4, OP_IP6]);
+
+/**
+ * Makes the RecordReader of a fixed-length layout: straight-line code with
+ * each field's offset and column as constants, where the decoder's generic
+ * loop loads op, offset and column from arrays and dispatches per field.
+ * Decode only, ingest-bench template (12 fields): 3.40 -> 4.79 M records/s
+ * (medians of 10 alternating runs). The source holds only numbers taken
+ * from typed arrays (offsets, column indices, slots), never text from a
+ * packet. Returns null when code generation is disabled
+ * (--disallow-code-generation-from-strings): the decoder then runs every
+ * field itself, as it does for variable-length templates.
+ */
+function makeRecordReader(code: Uint8Array, offsets: Int32Array, cols: Int16Array, args: Uint8Array): RecordReader | null {
+  const src: string[] = [];
+  // Big-endian unsigned 32-bit at byte expression `o`, as a non-negative number.
+  const u32 = (o: string) => `(((b[${o}] << 24) >>> 0) + ((b[${o} + 1] << 16) | (b[${o} + 2] << 8) | b[${o} + 3]))`;
+  for (let i = 0; i < code.length; i++) {
+    const f = `p + ${offsets[i] | 0}`;
+    const c = cols[i] | 0;
+    const slot = args[i] & 3;
+    switch (code[i]) {
+      case OP_U8_1:
+      case OP_U16_1:
+        src.push(`d[${c}][row] = b[${f}];`);
+        break;
+      case OP_U16_2:
+      case OP_U32_2:
+        src.push(`d[${c}][row] = (b[${f}] << 8) | b[${f} + 1];`);
+        break;
+      case OP_U32_4:
+        // A Uint32Array store keeps the value modulo 2^32: the signed bits are the unsigned value.
+        src.push(`d[${c}][row] = (b[${f}] << 24) | (b[${f} + 1] << 16) | (b[${f} + 2] << 8) | b[${f} + 3];`);
+        break;
+      case OP_U64_4:
+        src.push(`d[${c}][row] = ${u32(f)};`);
+        break;
+      case OP_U64_8:
+        src.push(`d[${c}][row] = ${u32(f)} * 4294967296 + ${u32(`${f} + 4`)};`);
+        break;
+      case OP_MILLIS_8:
+        src.push(`times[${slot === SLOT_START ? TIMES_START : slot === SLOT_END ? TIMES_END : TIMES_OBS}] = ${u32(f)} * 4294967296 + ${u32(`${f} + 4`)};`);
+        break;
+      case OP_UPTIME_4:
+        src.push(`times[${slot === SLOT_START ? TIMES_UP_START : TIMES_UP_END}] = ${u32(f)};`);
+        break;
+      case OP_IP4:
+        // IPv4-mapped (::ffff:a.b.c.d) into a cell that starts zeroed: the last six octets.
+        src.push(`{ const col = d[${c}]; const o = row * 16; col[o + 10] = 255; col[o + 11] = 255; col[o + 12] = b[${f}]; col[o + 13] = b[${f} + 1]; col[o + 14] = b[${f} + 2]; col[o + 15] = b[${f} + 3]; }`);
+        break;
+      case OP_IP6: {
+        const copy: string[] = [];
+        for (let k = 0; k < 16; k++) copy.push(`col[o + ${k}] = b[${f} + ${k}];`);
+        src.push(`{ const col = d[${c}]; const o = row * 16; ${copy.join(' ')} }`);
+        break;
+      }
+    }
+  }
+  try {
+    return new Function('b', 'p', 'row', 'd', 'times', `'use strict';\n${src.join('\n')}`) as RecordReader;
+  } catch {
+    return null;
+  }
 }
 
 /** The op the decoder runs for a field: the variant of `op` for this length if there is one (see OP_U8_1), else `op`. */
