@@ -43,6 +43,7 @@ export interface NatsBusOptions {
  */
 export class NatsBus implements Bus {
   readonly kind = 'nats' as const;
+  readonly reusableAfterPublish = true;
   private readonly opts: NatsBusOptions;
   private nc!: NatsConnection;
   private js!: JetStreamClient;
