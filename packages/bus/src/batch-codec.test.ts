@@ -202,24 +202,3 @@ describe('batch decoding from a pooled buffer', () => {
     expect((out.column(strCol.name) as string[]).slice(0, 3)).toEqual(['', 'élan', 'x']);
   });
 });
-
-describe('encoding into the caller’s buffers', () => {
-  it('writes the message into the array take() returns, the same bytes as a new one', () => {
-    const b = new ColumnarBatch(FLOW_COLUMNS, 8);
-    b.rows = 3;
-    (b.column('bytes') as Float64Array).set([1, 2 ** 53 - 1, 3]);
-    (b.column('input_if_name') as string[])[1] = 'ge-0/0/1';
-    const slab = new SharedArrayBuffer(4096);
-    const asked: number[] = [];
-    const out = encodeBatch(b, 'w:1', 'ingest', {
-      take: (n) => {
-        asked.push(n);
-        return new Uint8Array(slab, 0, n).fill(0xee);
-      },
-    });
-    expect(out.buffer).toBe(slab);
-    expect(asked).toEqual([out.byteLength]);
-    expect(Array.from(out)).toEqual(Array.from(encodeBatch(b, 'w:1', 'ingest')));
-    expect(() => encodeBatch(b, 'w:1', 'ingest', { take: (n) => new Uint8Array(n + 1) })).toThrow(/batch buffer/);
-  });
-});

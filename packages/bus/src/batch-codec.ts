@@ -120,22 +120,13 @@ function stringColumn(values: string[], rows: number): { data: Uint8Array; offse
   return { data, offsets: new Uint8Array(offsets.buffer) };
 }
 
-/** Where encodeBatch writes a message, when the caller keeps buffers of its own. */
-export interface BatchBuffers {
-  /** An array of exactly `length` bytes to write the message into (its bytes need not be zero). */
-  take(length: number): Uint8Array;
-}
-
 /**
  * Encodes the used rows of a batch: each touched column's typed array goes
  * into a bytes field as it is in memory (little-endian on every platform we
  * run), one copy per column and nothing per row. Untouched columns, and
  * text columns empty in every row, are left out (see the top of this file).
- *
- * `buffers`: the message goes into the array `buffers.take` returns, not a
- * new one (an ingest worker's shared buffers, reused batch after batch).
  */
-export function encodeBatch(b: ColumnarBatch, batchId: string, producer: string, buffers?: BatchBuffers): Uint8Array {
+export function encodeBatch(b: ColumnarBatch, batchId: string, producer: string): Uint8Array {
   const n = b.rows;
   const cols = b.columns;
   const touched = b.touched;
@@ -165,8 +156,7 @@ export function encodeBatch(b: ColumnarBatch, batchId: string, producer: string,
     colLens[i] = len;
     total += 1 + varintSize(len) + len;
   }
-  const out = buffers !== undefined ? buffers.take(total) : new Uint8Array(total);
-  if (out.byteLength !== total) throw new Error(`batch buffer of ${out.byteLength} bytes for a ${total}-byte message`);
+  const out = new Uint8Array(total);
   let p = 0;
   out[p++] = (1 << 3) | 0;
   p = writeVarint(out, p, SCHEMA_VERSION);

@@ -72,15 +72,6 @@ export interface KvBucket {
 /** The message bus: NATS JetStream when distributed, in memory standalone. */
 export interface Bus {
   readonly kind: 'nats' | 'memory';
-  /**
-   * True when `publish` no longer reads `data` once it has resolved: the
-   * caller may then write into that array again (NATS: the server has
-   * acknowledged the bytes, so they were copied out). False for the
-   * in-memory bus, which hands the very array to its consumers. A publish
-   * that rejected may still hold it either way (NATS keeps what it could
-   * not send for a reconnect).
-   */
-  readonly reusableAfterPublish: boolean;
   publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<void>;
   consume(opts: ConsumeOptions): Promise<Subscription>;
   kv(bucket: string): Promise<KvBucket>;

@@ -55,7 +55,6 @@ class MemorySubscription implements Subscription {
  */
 export class MemoryBus implements Bus {
   readonly kind = 'memory' as const;
-  readonly reusableAfterPublish = false;
   private readonly groups = new Map<StreamKey, Map<string, Group>>();
   private readonly recentIds = new Map<StreamKey, Set<string>>();
   private readonly buckets = new Map<string, MemoryKv>();

@@ -43,7 +43,6 @@ export interface NatsBusOptions {
  */
 export class NatsBus implements Bus {
   readonly kind = 'nats' as const;
-  readonly reusableAfterPublish = true;
   private readonly opts: NatsBusOptions;
   private nc!: NatsConnection;
   private js!: JetStreamClient;

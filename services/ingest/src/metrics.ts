@@ -29,8 +29,6 @@ export class ReceiverCounters {
   tcpRefused = 0;
   /** Connections that closed in the middle of a message. */
   tcpTruncated = 0;
-  /** Buffers made for encoded batches; a batch encoded into one the bus gave back (Receiver.recycle) makes none. */
-  batchBuffersAllocated = 0;
 }
 
 export type ReceiverCounterName = keyof ReceiverCounters;

@@ -11,7 +11,6 @@ import { FlowDecoder, type DecodeError, type FlowSink, type HeldSet, type Sampli
 import { RateLimitedLog, splitHostPort, type Logger } from '@flowhound/runtime';
 import { ColumnarBatch, FLOW_COLUMNS, formatIp, parseIp } from '@flowhound/schema';
 import { Allowlist } from './allowlist.ts';
-import { BatchSlots } from './batch-slots.ts';
 import type { IngestConfig } from './config.ts';
 import { TcpStreamError } from './errors.ts';
 import { ExporterEntry, TRANSPORT_TCP, TRANSPORT_UDP, transportList, versionList, type ExporterSnapshot } from './exporters.ts';
@@ -39,15 +38,8 @@ export interface ReceiverHooks {
   readonly sync: TemplateSync;
   /** A fact the decoder learnt from options data (new or changed). */
   readonly options: (f: Fact) => void;
-  /**
-   * A full or timed-out batch, encoded. With `sharedBatches`, `slot` (≥ 0)
-   * says which shared slot holds it (`shared`: the slot's buffer when it is
-   * new, else null) and the slot stays taken until `freeSlot`; with slot -1,
-   * or without `sharedBatches`, ownership of `bytes` passes to the hook.
-   */
-  readonly emit: (bytes: Uint8Array, id: string, rows: number, slot: number, shared: SharedArrayBuffer | null) => void;
-  /** Encode batches into shared slots (BatchSlots): a worker thread, whose batches the main thread reads in place. */
-  readonly sharedBatches?: boolean;
+  /** A full or timed-out batch, encoded; ownership passes to the hook. */
+  readonly emit: (bytes: Uint8Array, id: string, rows: number) => void;
   readonly log: Logger;
 }
 
@@ -90,8 +82,6 @@ export class Receiver implements FlowSink {
   private readonly hooks: ReceiverHooks;
   private readonly allowlist: Allowlist;
   private readonly warn: RateLimitedLog;
-  /** Shared slots batches are encoded into (`hooks.sharedBatches`), else null: a new array per batch. */
-  private readonly slots: BatchSlots | null;
   private readonly exporters = new Map<string, ExporterEntry>();
   private readonly byName = new Map<string, ExporterEntry>();
   private readonly held = new Map<string, HeldSet[]>();
@@ -110,7 +100,6 @@ export class Receiver implements FlowSink {
     this.hooks = hooks;
     this.allowlist = new Allowlist(config.allow);
     this.warn = new RateLimitedLog(hooks.log);
-    this.slots = hooks.sharedBatches === true ? new BatchSlots() : null;
     this.batch = new ColumnarBatch(FLOW_COLUMNS, config.batchRows);
     this.templates = new ReceiverTemplateStore(
       hooks.sync,
@@ -260,24 +249,9 @@ export class Receiver implements FlowSink {
     if (b.rows === 0) return;
     const rows = b.rows;
     const id = `${this.hooks.batchPrefix}:${++this.seq}`;
-    const slots = this.slots;
-    if (slots === null) {
-      const bytes = encodeBatch(b, id, 'ingest');
-      b.reset();
-      this.counters.batchBuffersAllocated++;
-      this.hooks.emit(bytes, id, rows, -1, null);
-      return;
-    }
-    const bytes = encodeBatch(b, id, 'ingest', slots);
+    const bytes = encodeBatch(b, id, 'ingest');
     b.reset();
-    const slot = slots.taken;
-    if (slot < 0 || slots.fresh) this.counters.batchBuffersAllocated++;
-    this.hooks.emit(bytes, id, rows, slot, slot >= 0 && slots.fresh ? slots.buffer(slot) : null);
-  }
-
-  /** The main thread is done with the batch in a shared slot. */
-  freeSlot(slot: number): void {
-    this.slots?.free(slot);
+    this.hooks.emit(bytes, id, rows);
   }
 
   /** Timer work: the partial batch after flushIntervalMs, held sets past their time. */

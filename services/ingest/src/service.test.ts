@@ -1,12 +1,10 @@
 import net from 'node:net';
-import { metrics } from '@opentelemetry/api';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { decodeBatch, MemoryBus, subjects } from '@flowhound/bus';
 import { BatchListSink, FlowDecoder, MemoryTemplateStore } from '@flowhound/codec';
-import { silentLogger } from '@flowhound/runtime';
 import { FLOW_COLUMNS, formatIp, parseIp, type ColumnarBatch } from '@flowhound/schema';
-import { captureLogger, collect, fixturePayloads, ingestConfig, ipfixPacket, ipfixSet, offlineRecords, startIngest, udpSender, until } from './test-util.ts';
-import { IngestService } from './service.ts';
+import { captureLogger, collect, fixturePayloads, ipfixPacket, ipfixSet, offlineRecords, startIngest, udpSender, until } from './test-util.ts';
+import type { IngestService } from './service.ts';
 
 const v10 = fixturePayloads('softflowd-v10.pcap');
 const v9 = fixturePayloads('softflowd-v9.pcap');
@@ -193,47 +191,5 @@ describe('ingest on one thread', () => {
     expect(c.held - c.heldReleased - c.heldDropped).toBe(0);
     expect(svc.book.total('127.0.0.1')?.setsExpired).toBe(2);
     expect(lines.filter((l) => l.sets === 2 && /held data sets .*dropped at shutdown/.test(String(l.msg)))).toHaveLength(1);
-  });
-});
-
-describe('publishing a batch', () => {
-  /** A bus whose publish fails `failures` times, then succeeds. */
-  function flakyBus(failures: number): MemoryBus {
-    const bus = new MemoryBus();
-    let left = failures;
-    const publish = bus.publish.bind(bus);
-    bus.publish = async (subject, data, opts) => {
-      if (left-- > 0) throw new Error('no responders');
-      return publish(subject, data, opts);
-    };
-    return bus;
-  }
-  const service = (bus: MemoryBus, maxPendingBytes = 1 << 20) => new IngestService(ingestConfig({ maxPendingBytes }), { bus, log: silentLogger(), meter: metrics.getMeter('test') });
-
-  it('frees the batch’s buffer once the bus acknowledged it, or dropped it for the backlog, and never after a failed publish', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout'] });
-    try {
-      const ok = service(flakyBus(1));
-      const freed: string[] = [];
-      ok.publishBatch(new Uint8Array(10), 'a:1', 1, () => freed.push('a:1'));
-      await vi.advanceTimersByTimeAsync(100);
-      expect(freed).toEqual([]); // the first attempt failed: a retry is pending
-      await vi.advanceTimersByTimeAsync(500);
-      expect(freed).toEqual(['a:1']);
-      expect(ok.counters.batchesPublished).toBe(1);
-
-      const failing = service(flakyBus(100));
-      failing.publishBatch(new Uint8Array(10), 'b:1', 1, () => freed.push('b:1'));
-      await vi.advanceTimersByTimeAsync(10_000);
-      expect(failing.counters.batchesDropped).toBe(1);
-      expect(freed).toEqual(['a:1']);
-
-      const full = service(flakyBus(0), 1 << 20);
-      full.publishBatch(new Uint8Array((1 << 20) + 1), 'c:1', 1, () => freed.push('c:1'));
-      expect(full.counters.batchesDropped).toBe(1);
-      expect(freed).toEqual(['a:1', 'c:1']);
-    } finally {
-      vi.useRealTimers();
-    }
   });
 });

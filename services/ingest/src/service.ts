@@ -119,16 +119,7 @@ export class IngestService implements Component {
         await this.receiver.listen();
         ports = this.receiver.ports;
       } else {
-        this.pool = new WorkerPool(c, {
-          log: this.deps.log,
-          registry: this.registry,
-          options: this.options,
-          book: this.book,
-          emit: (bytes, id, rows, release) => this.publishBatch(bytes, id, rows, release),
-          publishInPlace: this.deps.bus.reusableAfterPublish,
-          batchPrefix,
-          onRestart: () => this.counters.workerRestarts++,
-        });
+        this.pool = new WorkerPool(c, { log: this.deps.log, registry: this.registry, options: this.options, book: this.book, emit, batchPrefix, onRestart: () => this.counters.workerRestarts++ });
         await this.pool.start();
         ports = this.pool.ports;
       }
@@ -225,40 +216,27 @@ export class IngestService implements Component {
     return this.writing;
   }
 
-  /**
-   * An encoded batch from a decoding thread: hands it to the bus unless too
-   * much is waiting already. `release` (a worker's shared slot) is called
-   * once nothing reads the bytes any more: the batch was dropped, or the bus
-   * acknowledged it. After a failed publish it is not: the bus client may
-   * still hold the bytes for a reconnect, so the slot stays taken.
-   */
-  publishBatch(bytes: Uint8Array, id: string, rows: number, release?: () => void): void {
+  /** An encoded batch from a decoding thread: hands it to the bus unless too much is waiting already. */
+  publishBatch(bytes: Uint8Array, id: string, rows: number): void {
     const c = this.counters;
     if (c.pendingBytes + bytes.byteLength > this.config.maxPendingBytes) {
       c.batchesDropped++;
       c.rowsDropped += rows;
       this.warn.warn('backlog', { pendingBytes: c.pendingBytes }, 'the bus is not keeping up; dropping a batch (see docs/ingest.md, "why are my flows missing")');
-      release?.();
       return;
     }
-    const size = bytes.byteLength;
-    c.pendingBytes += size;
+    c.pendingBytes += bytes.byteLength;
     const span = trace.getTracer('flowhound').startSpan('ingest.publish', { attributes: { 'flowhound.rows': rows } });
     const headers = traceHeaders(trace.setSpan(context.active(), span));
-    const p = this.publish(bytes, id, headers, rows)
-      .then((published) => {
-        if (published) release?.();
-      })
-      .finally(() => {
-        c.pendingBytes -= size;
-        span.end();
-        this.inflight.delete(p);
-      });
+    const p = this.publish(bytes, id, headers, rows).finally(() => {
+      c.pendingBytes -= bytes.byteLength;
+      span.end();
+      this.inflight.delete(p);
+    });
     this.inflight.add(p);
   }
 
-  /** True when the bus took the batch; false when it was dropped after the retries. */
-  private async publish(bytes: Uint8Array, id: string, headers: Record<string, string>, rows: number): Promise<boolean> {
+  private async publish(bytes: Uint8Array, id: string, headers: Record<string, string>, rows: number): Promise<void> {
     const c = this.counters;
     // The bus may be briefly unavailable (a NATS leader change): retry a
     // few times before counting the batch as lost.
@@ -267,7 +245,7 @@ export class IngestService implements Component {
         await this.deps.bus.publish(subjects.flowsRaw(0), bytes, { msgId: id, headers });
         c.batchesPublished++;
         c.rowsPublished += rows;
-        return true;
+        return;
       } catch (err) {
         c.publishErrors++;
         this.warn.warn('publish', { err, attempt }, 'publishing a flow batch failed');
@@ -276,7 +254,6 @@ export class IngestService implements Component {
     }
     c.batchesDropped++;
     c.rowsDropped += rows;
-    return false;
   }
 
   async stop(): Promise<void> {

@@ -3,10 +3,10 @@ import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { metrics } from '@opentelemetry/api';
-import { decodeBatch, MemoryBus, subjects, type Bus, type BusMessage, type ConsumeOptions, type KvBucket, type PublishOptions, type Subscription } from '@flowhound/bus';
+import { decodeBatch, MemoryBus, subjects, type Bus, type Subscription } from '@flowhound/bus';
 import { BatchListSink, FlowDecoder, MemoryTemplateStore, readCapture } from '@flowhound/codec';
 import { silentLogger, type Logger } from '@flowhound/runtime';
-import { FLOW_COLUMNS, formatIp, parseIp, type ColumnarBatch } from '@flowhound/schema';
+import { FLOW_COLUMNS, parseIp } from '@flowhound/schema';
 import { ingestConfigSchema, type IngestConfig } from './config.ts';
 import { IngestService } from './service.ts';
 
@@ -65,70 +65,6 @@ export async function collect(bus: Bus, durable = 'test'): Promise<Collector> {
   });
   c.stop = () => sub.stop();
   return c;
-}
-
-/**
- * An in-memory bus that copies what it publishes, so, like NATS, it is done
- * with the published array once publish resolves (reusableAfterPublish).
- * Remembers each published array's buffer.
- */
-export class CopyingBus implements Bus {
-  readonly kind = 'memory' as const;
-  readonly reusableAfterPublish = true;
-  readonly buffers = new Set<ArrayBufferLike>();
-  published = 0;
-  private readonly inner = new MemoryBus();
-
-  async publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<void> {
-    this.buffers.add(data.buffer);
-    this.published++;
-    await this.inner.publish(subject, data.slice(), opts);
-  }
-
-  consume(opts: ConsumeOptions): Promise<Subscription> {
-    return this.inner.consume(opts);
-  }
-
-  kv(bucket: string): Promise<KvBucket> {
-    return this.inner.kv(bucket);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
-/** Every cell of every row as text (time_received left out: receive times differ), sorted: publishing may reorder batches. */
-export function cellsOf(batches: readonly ColumnarBatch[]): string[] {
-  const out: string[] = [];
-  for (const b of batches) {
-    for (let r = 0; r < b.rows; r++) {
-      const row: unknown[] = [];
-      for (let c = 1; c < FLOW_COLUMNS.length; c++) {
-        const d = b.read(FLOW_COLUMNS[c].name);
-        row.push(FLOW_COLUMNS[c].kind === 'ip' ? formatIp(d as Uint8Array, r * 16) : (d as ArrayLike<unknown>)[r]);
-      }
-      out.push(JSON.stringify(row));
-    }
-  }
-  return out.sort();
-}
-
-/** The batches a bus carries on fh.flows.raw, decoded. */
-export async function batchesOf(bus: Bus, durable = 'batches'): Promise<{ batches: ColumnarBatch[]; rows(): number; stop(): Promise<void> }> {
-  const batches: ColumnarBatch[] = [];
-  const sub = await bus.consume({ stream: 'flows', durable, filter: subjects.flowsRawAll, handler: async (m: BusMessage) => void batches.push(decodeBatch(new Uint8Array(m.data), FLOW_COLUMNS).batch) });
-  return { batches, rows: () => batches.reduce((n, b) => n + b.rows, 0), stop: () => sub.stop() };
-}
-
-/** What a lone decoder gets from these payloads, as cellsOf. */
-export function offlineCells(payloads: readonly Uint8Array[]): string[] {
-  const sink = new BatchListSink();
-  const dec = new FlowDecoder({ templates: new MemoryTemplateStore(), sink });
-  const ex = new Uint8Array(16);
-  parseIp('127.0.0.1', ex);
-  for (const p of payloads) dec.decode(p, '127.0.0.1', ex, Date.now());
-  return cellsOf(sink.batches());
 }
 
 export async function startIngest(over: Partial<IngestConfig> = {}, bus: Bus = new MemoryBus(), log: Logger = silentLogger()): Promise<{ svc: IngestService; bus: Bus }> {

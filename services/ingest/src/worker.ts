@@ -1,8 +1,7 @@
 // Entry point of one decoding worker thread (ingest.workers > 1). It runs
 // a Receiver: binds every listen address with SO_REUSEPORT, decodes, and
-// posts to the main thread encoded batches (written into shared slots the
-// main thread reads in place, see batch-slots.ts), template news,
-// statistics and log lines. The main thread
+// posts to the main thread encoded batches (the ArrayBuffer is transferred,
+// not copied), template news, statistics and log lines. The main thread
 // owns the bus and the registry; templates learnt elsewhere come back here.
 import { readlinkSync } from 'node:fs';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
@@ -28,8 +27,6 @@ export type ToWorker =
   | { t: 'templates'; list: { exporter: string; def: TemplateDef }[] }
   | { t: 'withdraw'; exporter: string; version: number; domain: number; templateId: number }
   | { t: 'options'; facts: Fact[] }
-  /** The main thread is done with the batch in this shared slot (see BatchSlots). */
-  | { t: 'free'; slot: number }
   | { t: 'stop' };
 
 export interface WorkerStats {
@@ -43,13 +40,7 @@ export interface WorkerStats {
 export type FromWorker =
   | { t: 'ready'; ports: BoundPort[]; osThreadId: number }
   | { t: 'failed'; message: string }
-  /**
-   * slot ≥ 0: the batch is the first `length` bytes of that shared slot
-   * (`shared` is the slot's buffer when new, else null: the one sent
-   * before); the main thread frees the slot when done. slot -1: `bytes`,
-   * transferred.
-   */
-  | { t: 'batch'; id: string; rows: number; slot: number; length: number; shared: SharedArrayBuffer | null; bytes: Uint8Array | null }
+  | { t: 'batch'; id: string; rows: number; bytes: Uint8Array }
   | { t: 'template'; exporter: string; def: TemplateDef }
   | { t: 'refreshed'; exporter: string; def: TemplateDef }
   | { t: 'withdraw'; exporter: string; version: number; domain: number; templateId: number }
@@ -91,11 +82,7 @@ async function run(port: MessagePort, init: WorkerInit): Promise<void> {
     reusePort: true,
     log: portLogger(port, init.index),
     options: (fact) => post({ t: 'options', fact }),
-    sharedBatches: true,
-    emit: (bytes, id, rows, slot, shared) => {
-      if (slot >= 0) post({ t: 'batch', id, rows, slot, length: bytes.byteLength, shared, bytes: null });
-      else post({ t: 'batch', id, rows, slot, length: bytes.byteLength, shared: null, bytes }, [bytes.buffer as ArrayBuffer]);
-    },
+    emit: (bytes, id, rows) => post({ t: 'batch', id, rows, bytes }, [bytes.buffer as ArrayBuffer]),
     sync: {
       put: (exporter, def) => post({ t: 'template', exporter, def }),
       refreshed: (exporter, def) => post({ t: 'refreshed', exporter, def }),
@@ -114,9 +101,6 @@ async function run(port: MessagePort, init: WorkerInit): Promise<void> {
         break;
       case 'options':
         for (const f of m.facts) r.applyOptions(f);
-        break;
-      case 'free':
-        r.freeSlot(m.slot);
         break;
       case 'stop':
         clearInterval(tick);

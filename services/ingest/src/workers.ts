@@ -7,7 +7,6 @@ import type { Logger } from '@flowhound/runtime';
 import type { IngestConfig } from './config.ts';
 import { IngestWorkerError } from './errors.ts';
 import type { ExporterBook } from './exporters.ts';
-import { BATCH_SLOTS } from './batch-slots.ts';
 import { addCounters, ReceiverCounters } from './metrics.ts';
 import type { BoundPort } from './receiver.ts';
 import type { Fact, RegistryOptions } from './options.ts';
@@ -44,14 +43,8 @@ export interface WorkerPoolDeps {
   readonly registry: RegistryTemplates;
   readonly options: RegistryOptions;
   readonly book: ExporterBook;
-  /**
-   * An encoded batch from a worker, to publish. `release`, when given, frees
-   * the shared slot the bytes are in: call it once nothing reads them any
-   * more (never after a failed publish: the bus client may still hold them).
-   */
-  readonly emit: (bytes: Uint8Array, id: string, rows: number, release?: () => void) => void;
-  /** The bus is done with published bytes once publish resolves (Bus.reusableAfterPublish): batches are published from the workers' slots in place; else copied out first. */
-  readonly publishInPlace: boolean;
+  /** An encoded batch from a worker, to publish. */
+  readonly emit: (bytes: Uint8Array, id: string, rows: number) => void;
   /** Batch ids of worker i's n-th thread start with `<batchPrefix>/<i>.<n>`. */
   readonly batchPrefix: string;
   /** Called when a worker thread had to be restarted. */
@@ -67,19 +60,9 @@ class Slot {
   stopped: (() => void) | undefined;
   /** Kernel thread id of the running worker (Linux), 0 when unknown. */
   osThreadId = 0;
-  /** The worker's shared batch slots, as it sent them (see BatchSlots); reset when a thread starts. */
-  readonly shared: (SharedArrayBuffer | null)[];
-  /** Per slot: tells the worker the slot is free (made once, not per batch). */
-  readonly release: (() => void)[];
 
   constructor(index: number) {
     this.index = index;
-    this.shared = new Array<SharedArrayBuffer | null>(BATCH_SLOTS).fill(null);
-    this.release = Array.from({ length: BATCH_SLOTS }, (_, slot) => {
-      const m: ToWorker = { t: 'free', slot };
-      // A thread restarted since gets it too and ignores it: its slots are its own.
-      return () => this.worker?.postMessage(m);
-    });
   }
 }
 
@@ -125,7 +108,6 @@ export class WorkerPool {
     slot.worker = w;
     slot.thread = thread;
     slot.last = undefined;
-    slot.shared.fill(null);
     // Every template and options fact known so far, before any packet can arrive.
     this.post(slot, { t: 'templates', list: [...this.deps.registry.known()] });
     this.post(slot, { t: 'options', facts: this.deps.options.all() });
@@ -191,7 +173,7 @@ export class WorkerPool {
   private onMessage(slot: Slot, m: FromWorker): void {
     switch (m.t) {
       case 'batch':
-        this.onBatch(slot, m);
+        this.deps.emit(m.bytes, m.id, m.rows);
         break;
       case 'template':
         this.deps.registry.put(m.exporter, m.def);
@@ -222,29 +204,6 @@ export class WorkerPool {
         log[m.level](m.obj, m.msg);
         break;
       }
-    }
-  }
-
-  private onBatch(slot: Slot, m: Extract<FromWorker, { t: 'batch' }>): void {
-    if (m.slot < 0) {
-      this.deps.emit(m.bytes!, m.id, m.rows);
-      return;
-    }
-    if (m.shared !== null) slot.shared[m.slot] = m.shared;
-    const sab = slot.shared[m.slot];
-    if (sab === null) {
-      // Cannot happen (a slot's buffer comes with its first batch); the worker would wait for the slot forever.
-      this.deps.log.error({ worker: slot.index, slot: m.slot }, 'ingest worker sent a batch in a slot it never shared; batch dropped');
-      return;
-    }
-    const view = new Uint8Array(sab, 0, m.length);
-    if (this.deps.publishInPlace) {
-      this.deps.emit(view, m.id, m.rows, slot.release[m.slot]);
-    } else {
-      // The in-memory bus hands the very array to its consumers: they get a copy, and the slot is free at once.
-      const bytes = view.slice();
-      slot.release[m.slot]();
-      this.deps.emit(bytes, m.id, m.rows);
     }
   }
 
